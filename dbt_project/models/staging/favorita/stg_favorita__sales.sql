@@ -1,0 +1,18 @@
+with
+
+source as (
+    select * from {{ source('favorita', 'train') }}
+),
+
+renamed as (
+    select
+        id as sales_id,
+        date as sales_date,
+        store_nbr,
+        family,
+        sales,
+        onpromotion
+    from source
+)
+
+select * from renamed

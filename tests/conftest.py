@@ -1,0 +1,108 @@
+"""Test fixtures: one real PostgreSQL per test session (the embedded server), a fresh database per use.
+
+Set SALESMON_TEST_DATABASE_URL to run against a server of your own instead; the suite then
+creates and drops its databases there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+_TEST_HOME: Path | None = None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point salesmon at a private home and port before anything reads the settings."""
+    global _TEST_HOME
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.pop("SALESMON_DATABASE_URL", None)
+    os.environ.pop("PGHOST", None)
+    if not os.environ.get("SALESMON_TEST_DATABASE_URL"):
+        _TEST_HOME = Path(tempfile.mkdtemp(prefix="salesmon-tests-"))
+        os.environ["SALESMON_HOME"] = str(_TEST_HOME)
+        os.environ["SALESMON_PG_PORT"] = str(_free_port())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _TEST_HOME is None or not _TEST_HOME.exists():
+        return
+    from warehouse import embedded
+    from warehouse.settings import get_settings
+
+    get_settings.cache_clear()
+    settings = get_settings()
+    if settings.embedded and (settings.pgdata / "PG_VERSION").exists():
+        embedded.stop(settings)
+    shutil.rmtree(_TEST_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server_conninfo() -> str:
+    """Connection string of the test server's maintenance database (the embedded server, started once)."""
+    from warehouse import embedded
+    from warehouse.settings import get_settings
+
+    url = os.environ.get("SALESMON_TEST_DATABASE_URL")
+    if url:
+        return url
+    get_settings.cache_clear()
+    settings = get_settings()
+    embedded.start(settings)
+    return make_conninfo(embedded.conninfo(settings), dbname="postgres")
+
+
+def _create_database(server: str, prefix: str) -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    return make_conninfo(server, dbname=name)
+
+
+def _drop_database(server: str, info: str) -> None:
+    name = conninfo_to_dict(info)["dbname"]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def database(server_conninfo: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, empty database that salesmon uses for the length of one test."""
+    yield from _use_database(server_conninfo, monkeypatch, "t")
+
+
+@pytest.fixture(scope="module")
+def module_database(server_conninfo: str) -> Iterator[str]:
+    """A fresh database shared by the tests of one module (for expensive set-ups)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield from _use_database(server_conninfo, monkeypatch, "m")
+
+
+def _use_database(server: str, monkeypatch: pytest.MonkeyPatch, prefix: str) -> Iterator[str]:
+    from warehouse.settings import get_settings
+
+    info = _create_database(server, prefix)
+    monkeypatch.setenv("SALESMON_DATABASE_URL", info)
+    get_settings.cache_clear()
+    try:
+        yield info
+    finally:
+        monkeypatch.delenv("SALESMON_DATABASE_URL")
+        get_settings.cache_clear()
+        _drop_database(server, info)

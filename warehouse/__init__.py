@@ -1,0 +1,1 @@
+"""Warehouse access: settings, the embedded PostgreSQL, the raw loader and the data generator."""

@@ -1,0 +1,98 @@
+"""Connections to the warehouse and its idempotent bootstrap (schemas, Python-written tables, roles)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from importlib import resources
+
+import psycopg
+import psycopg.sql
+from psycopg.conninfo import conninfo_to_dict
+
+from warehouse.settings import READER_ROLE, Settings, get_settings
+
+# Schemas dbt builds into; the reader role may read them.
+READABLE_SCHEMAS = ("staging", "intermediate", "marts")
+
+
+def conninfo(settings: Settings | None = None) -> str:
+    """The connection string: the configured URL, or the embedded server (started if needed)."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return settings.database_url
+    from warehouse import embedded
+
+    if not embedded.status(settings).running:
+        embedded.start(settings)
+    return embedded.conninfo(settings)
+
+
+def connect(*, autocommit: bool = False, bootstrap_schema: bool = True) -> psycopg.Connection:
+    """Open a connection to the warehouse, making sure the schemas and tables exist first."""
+    info = conninfo()
+    if bootstrap_schema:
+        _bootstrap(info)
+    return psycopg.connect(info, autocommit=autocommit)
+
+
+@lru_cache(maxsize=8)
+def _bootstrap(info: str) -> None:
+    bootstrap(info)
+
+
+def bootstrap(info: str | None = None) -> None:
+    """Create the schemas, the tables Python writes, and the read-only role. Idempotent."""
+    info = info or conninfo()
+    scripts = sorted(
+        (entry for entry in resources.files("warehouse").joinpath("sql").iterdir() if entry.name.endswith(".sql")),
+        key=lambda entry: entry.name,
+    )
+    with psycopg.connect(info, autocommit=True) as conn:
+        # Concurrent first runs (parallel workers) must not race on create-if-not-exists.
+        conn.execute("select pg_advisory_lock(hashtext('salesmon.bootstrap'))")
+        try:
+            for script in scripts:
+                conn.execute(script.read_text())
+            for schema in READABLE_SCHEMAS:
+                conn.execute(f"create schema if not exists {schema}")
+            _ensure_reader_role(conn)
+        finally:
+            conn.execute("select pg_advisory_unlock(hashtext('salesmon.bootstrap'))")
+
+
+def _ensure_reader_role(conn: psycopg.Connection) -> None:
+    """`salesmon_reader` may only SELECT on the marts: Grafana and analysts use it."""
+    exists = conn.execute("select 1 from pg_roles where rolname = %s", (READER_ROLE,)).fetchone()
+    if not exists:
+        conn.execute(f"create role {READER_ROLE} login")
+    password = os.environ.get("SALESMON_READER_PASSWORD")
+    if password:
+        conn.execute(
+            psycopg.sql.SQL("alter role {} password {}").format(
+                psycopg.sql.Identifier(READER_ROLE), psycopg.sql.Literal(password)
+            )
+        )
+    database = conn.info.dbname
+    conn.execute(
+        psycopg.sql.SQL("grant connect on database {} to {}").format(
+            psycopg.sql.Identifier(database), psycopg.sql.Identifier(READER_ROLE)
+        )
+    )
+    conn.execute(f"grant usage on schema marts to {READER_ROLE}")
+    conn.execute(f"grant select on all tables in schema marts to {READER_ROLE}")
+    conn.execute(f"alter default privileges in schema marts grant select on tables to {READER_ROLE}")
+
+
+def dbt_env(settings: Settings | None = None) -> dict[str, str]:
+    """The PG* variables that `dbt_project/profiles.yml` reads, for the current connection."""
+    params = conninfo_to_dict(conninfo(settings))
+    env = {
+        "PGHOST": str(params.get("host", "127.0.0.1")),
+        "PGPORT": str(params.get("port", "5432")),
+        "PGDATABASE": str(params.get("dbname", "salesmon")),
+        "PGUSER": str(params.get("user", "postgres")),
+    }
+    if params.get("password"):
+        env["PGPASSWORD"] = str(params["password"])
+    return env

@@ -1,0 +1,57 @@
+"""Running dbt against the warehouse the settings name."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from warehouse.db import bootstrap, dbt_env
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+
+
+class DbtError(RuntimeError):
+    """A dbt command failed; the message holds the tail of its output."""
+
+
+def _dbt_executable() -> list[str]:
+    found = Path(sys.executable).with_name("dbt")
+    if found.exists():
+        return [str(found)]
+    on_path = shutil.which("dbt")
+    if on_path:
+        return [on_path]
+    return [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
+
+
+def run_dbt(args: list[str], *, quiet: bool = False) -> str:
+    """Run `dbt ARGS` in the dbt project against the configured warehouse; return its output.
+
+    The warehouse is bootstrapped first, so the sources Python writes exist even before the
+    first training or monitoring run. Raises `DbtError` when dbt fails.
+    """
+    bootstrap()
+    env = {**os.environ, **dbt_env(), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)}
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    cmd = [*_dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR)]
+    if quiet:
+        result = subprocess.run(cmd, env=env, cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
+        output = result.stdout + result.stderr
+    else:
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=DBT_PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        lines = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            lines.append(line)
+        proc.wait()
+        result = subprocess.CompletedProcess(cmd, proc.returncode)
+        output = "".join(lines)
+    if result.returncode != 0:
+        raise DbtError(f"dbt {' '.join(args)} failed:\n{output[-4000:]}")
+    return output
