@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -417,8 +417,8 @@ def _oil(rng: np.random.Generator, start: date, last: date) -> list[tuple[str, s
     days = pd.bdate_range(start, last)
     anchors = [
         (date(2013, 1, 1), 93.0),
-        (date(2013, 9, 1), 106.0),
-        (date(2014, 6, 20), 105.0),
+        (date(2013, 9, 1), 100.0),
+        (date(2014, 6, 20), 99.0),
         (date(2014, 12, 31), 54.0),
         (date(2015, 5, 15), 60.0),
         (date(2015, 8, 25), 42.0),
@@ -431,13 +431,13 @@ def _oil(rng: np.random.Generator, start: date, last: date) -> list[tuple[str, s
     xs = np.array([(a - _EPOCH).days for a, _ in anchors], dtype=np.float64)
     ys = np.log([p for _, p in anchors])
     target = np.interp(_ordinal(days), xs, ys)
-    shocks = rng.normal(0.0, 0.017, len(days))
+    shocks = rng.normal(0.0, 0.012, len(days))
     dev = np.empty(len(days))
     level = 0.0
     for i, shock in enumerate(shocks):
-        level = 0.97 * level + shock
+        level = 0.95 * level + shock
         dev[i] = level
-    prices = np.clip(np.exp(target + dev), 30.0, 115.0)
+    prices = np.clip(np.exp(target + dev), 20.0, 150.0)
     blanks = _us_market_holidays(start.year, last.year)
     out = []
     for day, price in zip(days.date, prices, strict=True):
@@ -484,7 +484,10 @@ def _simulate(
     cities = [s[1] for s in _STORES]
     cluster_eff = rng_params.normal(0.0, 0.15, 18)
     store_lvl = (
-        np.log([_TYPE_SCALE[t] for t in types]) + cluster_eff[clusters] + rng_params.normal(0.0, 0.18, n_s)
+        np.log([_TYPE_SCALE[t] for t in types])
+        - 0.6
+        + cluster_eff[clusters]
+        + rng_params.normal(0.0, 0.18, n_s)
     )
     store_trend = rng_params.normal(0.0, 0.025, n_s)
     store_promo = np.exp(rng_params.normal(0.0, 0.25, n_s)) * np.exp(0.5 * (store_lvl - store_lvl.mean()))
@@ -497,7 +500,7 @@ def _simulate(
     active = np.ones((n_s, n_f), dtype=bool)
     for fam, share in _ZERO_SHARE.items():
         active[rng_params.random(n_s) < share, FAMILIES.index(fam)] = False
-    trans_k = 2.7 * np.exp(rng_params.normal(0.0, 0.15, n_s))
+    trans_k = 2.4 * np.exp(rng_params.normal(0.0, 0.15, n_s))
 
     # open[d, s, f]: the store is open and sells the family on that day
     is_open = np.broadcast_to(active, (n_all, n_s, n_f)).copy()
@@ -566,7 +569,7 @@ def _simulate(
     january = np.where((month == 1) & (dom <= 10), -0.08, 0.0)
     smooth = 0.04 * np.sin(2 * np.pi * (doy - 100) / 365.25)
 
-    day_eff_all = 0.06 * t / 365.25 + payday + january + smooth  # (D,)
+    day_eff_all = 0.045 * t / 365.25 + payday + january + smooth  # (D,)
     log_mu = (
         (store_lvl[None, :, None] + fam_lvl[None, None, :] + inter[None, :, :])
         + (day_eff_all[:, None, None] + (store_trend[None, :] * t[:, None] / 365.25)[:, :, None])
@@ -658,11 +661,12 @@ def _simulate(
     log_mu += promo_gain[None, None, :] * np.log1p(promo[:n_train])
 
     # --- scenario: actuals ---
+    drop: tuple[np.ndarray, float] | None = None
     if scenario == "sales_drop":
         factor = 0.6
         k = max(1, round(0.3 * n_stores))
         picked = np.sort(rng_scen.choice(chosen_open, size=min(k, len(chosen_open)), replace=False))
-        log_mu[ci_train:, picked, :] += math.log(factor)
+        drop = (picked, factor)
         affected_stores = [int(s) + 1 for s in picked]
         affected_families = list(FAMILIES)
         details = {"sales_factor": factor, "transactions": "follow the dropped sales"}
@@ -682,6 +686,13 @@ def _simulate(
     sales[:, :, ~frac] = rng_sales.poisson(mu[:, :, ~frac]).astype(np.float64)
     sales[~is_open[:n_train]] = 0.0
     del mu
+    if drop is not None:
+        # thinning: Binomial(Poisson(mu), p) is Poisson(p * mu), and the other stores keep their draws
+        picked, factor = drop
+        block = sales[ci_train:, picked, :]
+        block[:, :, frac] = np.round(block[:, :, frac] * factor, 3)
+        block[:, :, ~frac] = rng_scen.binomial(block[:, :, ~frac].astype(np.int64), factor)
+        sales[ci_train:, picked, :] = block
 
     total = sales.sum(axis=2)
     trans = np.where(
@@ -691,7 +702,7 @@ def _simulate(
     ).astype(np.int64)
 
     promo_missing = None
-    if scenario == "missing_burst":
+    if scenario == "missing_burst" and ci_train < n_train:
         burst_days, promo_share, sales_share = 7, 0.3, 0.1
         stop = min(ci_train + burst_days, n_train)
         shape = (stop - ci_train, n_s, n_f)
@@ -744,6 +755,11 @@ def _grid_frame(days: pd.DatetimeIndex, n_stores: int, first_id: int) -> pd.Data
     )
 
 
+def _as_date(value: date) -> date:
+    """A plain date (a datetime is truncated to its day, since dates and datetimes do not compare)."""
+    return value.date() if isinstance(value, datetime) else value
+
+
 def _validate(scenario: str, stores: int, start: date, end: date, change_date: date | None) -> date | None:
     """Check the arguments; return the effective change date (None for the ``none`` scenario)."""
     if scenario not in SCENARIOS:
@@ -785,6 +801,8 @@ def generate(
     the change date are identical to the ``none`` scenario. Raises ValueError on bad arguments.
     """
     t0 = time.perf_counter()
+    start, end = _as_date(start), _as_date(end)
+    change_date = _as_date(change_date) if change_date is not None else None
     change = _validate(scenario, stores, start, end, change_date)
     say = progress or (lambda _msg: None)
     out = Path(out_dir)
