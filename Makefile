@@ -24,6 +24,8 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+# sqlfluff's dbt templater connects to the warehouse (dbt's relation cache): start it first.
+	$(BIN)/salesmon db start
 	cd dbt_project && ../$(BIN)/sqlfluff lint models analyses
 
 test: install
