@@ -32,7 +32,9 @@ def test_bootstrap_is_idempotent_and_creates_raw_tables(database: str) -> None:
     with psycopg.connect(database) as conn:
         tables = {
             row[0]
-            for row in conn.execute("select table_name from information_schema.tables where table_schema = 'raw'")
+            for row in conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'raw'"
+            )
         }
     assert {"train", "test", "stores", "oil", "holidays_events", "transactions", "rejected_rows"} <= tables
 
@@ -54,3 +56,19 @@ def test_dbt_env_names_the_configured_database(database: str) -> None:
     env = db.dbt_env()
     assert env["PGDATABASE"] == psycopg.conninfo.conninfo_to_dict(database)["dbname"]
     assert env["PGHOST"] == "127.0.0.1"
+
+
+def test_a_new_database_name_is_created_on_the_running_server(
+    server_conninfo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "salesmon_other_db"
+    monkeypatch.setenv("SALESMON_DATABASE", name)
+    get_settings.cache_clear()
+    try:
+        with db.connect() as conn:
+            assert conn.execute("select current_database()").fetchone()[0] == name
+    finally:
+        monkeypatch.delenv("SALESMON_DATABASE")
+        get_settings.cache_clear()
+        with psycopg.connect(server_conninfo, autocommit=True) as conn:
+            conn.execute(f"drop database if exists {name} with (force)")

@@ -21,11 +21,21 @@ def conninfo(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     if settings.database_url:
         return settings.database_url
+    _ensure_embedded(settings)
     from warehouse import embedded
 
-    if not embedded.status(settings).running:
-        embedded.start(settings)
     return embedded.conninfo(settings)
+
+
+@lru_cache(maxsize=8)
+def _ensure_embedded(settings: Settings) -> None:
+    """Start the embedded server if it is down and create the settings' database (once per process)."""
+    from warehouse import embedded
+
+    if embedded.status(settings).running:
+        embedded.ensure_database(settings)
+    else:
+        embedded.start(settings)
 
 
 def connect(*, autocommit: bool = False, bootstrap_schema: bool = True) -> psycopg.Connection:
@@ -45,7 +55,11 @@ def bootstrap(info: str | None = None) -> None:
     """Create the schemas, the tables Python writes, and the read-only role. Idempotent."""
     info = info or conninfo()
     scripts = sorted(
-        (entry for entry in resources.files("warehouse").joinpath("sql").iterdir() if entry.name.endswith(".sql")),
+        (
+            entry
+            for entry in resources.files("warehouse").joinpath("sql").iterdir()
+            if entry.name.endswith(".sql")
+        ),
         key=lambda entry: entry.name,
     )
     with psycopg.connect(info, autocommit=True) as conn:

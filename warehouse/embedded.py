@@ -15,10 +15,10 @@ import socket
 import subprocess
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from warehouse.settings import DEFAULT_DATABASE, DEFAULT_SUPERUSER, Settings
 
@@ -109,7 +109,16 @@ def _prepare_for_system_user(pgdata: Path) -> None:
 
 def _initdb(pgdata: Path) -> None:
     _run(
-        ["initdb", "--auth=trust", "--encoding=UTF8", "--locale=C", "-U", DEFAULT_SUPERUSER, "-D", str(pgdata)],
+        [
+            "initdb",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "-U",
+            DEFAULT_SUPERUSER,
+            "-D",
+            str(pgdata),
+        ],
         timeout=120,
     )
     with open(pgdata / "postgresql.conf", "a") as conf:
@@ -136,7 +145,9 @@ def status(settings: Settings) -> ServerStatus:
     running = False
     if (pgdata / "PG_VERSION").exists():
         running = _run(["pg_ctl", "status", "-D", str(pgdata)], check=False).returncode == 0
-    return ServerStatus(running=running, pgdata=pgdata, port=settings.pg_port, pid=_pid(pgdata) if running else None)
+    return ServerStatus(
+        running=running, pgdata=pgdata, port=settings.pg_port, pid=_pid(pgdata) if running else None
+    )
 
 
 def start(settings: Settings) -> ServerStatus:
@@ -159,8 +170,17 @@ def start(settings: Settings) -> ServerStatus:
                 )
             result = _run(
                 [
-                    "pg_ctl", "start", "-w", "-t", "60", "-D", str(pgdata),
-                    "-l", str(pgdata / "server.log"), "-o", f"-p {settings.pg_port}",
+                    "pg_ctl",
+                    "start",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-D",
+                    str(pgdata),
+                    "-l",
+                    str(pgdata / "server.log"),
+                    "-o",
+                    f"-p {settings.pg_port}",
                 ],
                 check=False,
                 timeout=90,
@@ -169,18 +189,23 @@ def start(settings: Settings) -> ServerStatus:
                 log = pgdata / "server.log"
                 tail = log.read_text()[-2000:] if log.exists() else ""
                 raise EmbeddedServerError(f"the embedded PostgreSQL did not start:\n{result.stderr}{tail}")
-        _ensure_database(settings)
+        ensure_database(settings)
         return status(settings)
 
 
-def _ensure_database(settings: Settings) -> None:
+def ensure_database(settings: Settings) -> None:
+    """Create the settings' database on the running server unless it exists."""
     import psycopg
 
     deadline = time.monotonic() + 30
     while True:
         try:
             conn = psycopg.connect(
-                host="127.0.0.1", port=settings.pg_port, user=DEFAULT_SUPERUSER, dbname="postgres", autocommit=True
+                host="127.0.0.1",
+                port=settings.pg_port,
+                user=DEFAULT_SUPERUSER,
+                dbname="postgres",
+                autocommit=True,
             )
             break
         except psycopg.OperationalError:
@@ -204,4 +229,5 @@ def stop(settings: Settings) -> bool:
 
 def conninfo(settings: Settings) -> str:
     """The libpq connection string of the embedded server."""
-    return f"host=127.0.0.1 port={settings.pg_port} dbname={settings.database or DEFAULT_DATABASE} user={DEFAULT_SUPERUSER}"
+    database = settings.database or DEFAULT_DATABASE
+    return f"host=127.0.0.1 port={settings.pg_port} dbname={database} user={DEFAULT_SUPERUSER}"
