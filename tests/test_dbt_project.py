@@ -37,7 +37,7 @@ def dbt_paths(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 @pytest.fixture(scope="module")
 def built_staging(module_database: str, dbt_paths: list[str]) -> Iterator[str]:
     """`dbt build --select staging` on a freshly bootstrapped, empty warehouse (it must pass)."""
-    run_dbt(["build", "--select", "staging", *dbt_paths], quiet=True)
+    run_dbt(["build", "--select", "staging", "--indirect-selection", "cautious", *dbt_paths], quiet=True)
     yield module_database
 
 
@@ -130,7 +130,7 @@ def test_staging_tests_catch_bad_raw_rows(built_staging: str, dbt_paths: list[st
         ).fetchall() == [(False,)]
 
     with pytest.raises(DbtError):
-        run_dbt(["test", "--select", "staging", *dbt_paths], quiet=True)
+        run_dbt(["test", "--select", "staging", "--indirect-selection", "cautious", *dbt_paths], quiet=True)
     results = _run_results(dbt_paths)
     failed = {
         _test_name(result["unique_id"]): result["failures"]

@@ -1,0 +1,140 @@
+with
+
+metric_values as (
+    select * from {{ source('monitoring', 'metric_values') }}
+),
+
+segment_performance as (
+    select * from {{ ref('fct_segment_performance_daily') }}
+),
+
+alerts as (
+    select * from {{ ref('fct_alerts') }}
+),
+
+-- every slice that has any metric is a monitored day of that model version
+slices as (
+    select
+        slice_date,
+        model_version,
+        max(cast(run_id as text)) as run_id,
+        max(computed_at) as computed_at
+    from metric_values
+    group by slice_date, model_version
+),
+
+model_metrics as (
+    select
+        slice_date,
+        model_version,
+        metric_name,
+        stattest,
+        threshold,
+        detected,
+        nullif(value, cast('NaN' as double precision)) as metric_value
+    from metric_values
+    where column_name = '' and segment_type = ''
+),
+
+pivoted as (
+    select
+        slice_date,
+        model_version,
+        max(case when metric_name = 'row_count' then metric_value end) as row_count,
+        max(case when metric_name = 'expected_row_count' then metric_value end) as expected_row_count,
+        max(case when metric_name = 'row_count_ratio' then metric_value end) as row_count_ratio,
+        max(case when metric_name = 'prediction_drift_score' then metric_value end) as prediction_drift_score,
+        max(case when metric_name = 'prediction_drift_score' then stattest end) as prediction_drift_stattest,
+        max(case when metric_name = 'prediction_drift_score' then threshold end) as prediction_drift_threshold,
+        bool_or(case when metric_name = 'prediction_drift_score' then detected end) as prediction_drift_detected,
+        max(case when metric_name = 'drifted_columns_count' then metric_value end) as drifted_columns_count,
+        max(case when metric_name = 'drifted_columns_share' then metric_value end) as drifted_columns_share,
+        max(case when metric_name = 'missing_values_share' then metric_value end) as missing_values_share,
+        max(case when metric_name = 'zero_sales_store_share' then metric_value end) as zero_sales_store_share,
+        max(
+            case when metric_name = 'zero_sales_store_share_reference' then metric_value end
+        ) as zero_sales_store_share_reference,
+        max(case when metric_name = 'unseen_category_count' then metric_value end) as unseen_category_count,
+        max(case when metric_name = 'mean_prediction' then metric_value end) as mean_prediction,
+        max(case when metric_name = 'mean_sales' then metric_value end) as mean_sales,
+        max(case when metric_name = 'mae' then metric_value end) as mae,
+        max(case when metric_name = 'rmse' then metric_value end) as rmse,
+        max(case when metric_name = 'rmsle' then metric_value end) as rmsle,
+        max(case when metric_name = 'reference_mae' then metric_value end) as reference_mae,
+        max(case when metric_name = 'reference_rmse' then metric_value end) as reference_rmse,
+        max(case when metric_name = 'reference_rmsle' then metric_value end) as reference_rmsle,
+        max(case when metric_name = 'rmsle_ratio' then metric_value end) as rmsle_ratio
+    from model_metrics
+    group by slice_date, model_version
+),
+
+degraded_segments as (
+    select
+        slice_date,
+        model_version,
+        count(*) as degraded_segments_count
+    from segment_performance
+    where degraded
+    group by slice_date, model_version
+),
+
+alert_counts as (
+    select
+        slice_date,
+        model_version,
+        count(*) as alerts_count,
+        count(case when alert_scope = 'model' then 1 end) as model_alerts_count,
+        count(case when severity = 'critical' then 1 end) as critical_alerts_count
+    from alerts
+    group by slice_date, model_version
+),
+
+final as (
+    select
+        slices.slice_date,
+        slices.model_version,
+        cast(pivoted.row_count as integer) as row_count,
+        cast(pivoted.expected_row_count as integer) as expected_row_count,
+        pivoted.row_count_ratio,
+        pivoted.prediction_drift_score,
+        pivoted.prediction_drift_stattest,
+        pivoted.prediction_drift_threshold,
+        pivoted.prediction_drift_detected,
+        cast(pivoted.drifted_columns_count as integer) as drifted_columns_count,
+        pivoted.drifted_columns_share,
+        pivoted.missing_values_share,
+        pivoted.zero_sales_store_share,
+        pivoted.zero_sales_store_share_reference,
+        cast(pivoted.unseen_category_count as integer) as unseen_category_count,
+        pivoted.mean_prediction,
+        pivoted.mean_sales,
+        pivoted.mae,
+        pivoted.rmse,
+        pivoted.rmsle,
+        pivoted.reference_mae,
+        pivoted.reference_rmse,
+        pivoted.reference_rmsle,
+        pivoted.rmsle_ratio,
+        cast(coalesce(degraded_segments.degraded_segments_count, 0) as integer) as degraded_segments_count,
+        cast(coalesce(alert_counts.alerts_count, 0) as integer) as alerts_count,
+        cast(coalesce(alert_counts.model_alerts_count, 0) as integer) as model_alerts_count,
+        cast(coalesce(alert_counts.critical_alerts_count, 0) as integer) as critical_alerts_count,
+        cast(slices.run_id as uuid) as run_id,
+        slices.computed_at,
+        coalesce(alert_counts.alerts_count, 0) > 0 as has_alert
+    from slices
+    left join pivoted
+        on
+            slices.slice_date = pivoted.slice_date
+            and slices.model_version = pivoted.model_version
+    left join degraded_segments
+        on
+            slices.slice_date = degraded_segments.slice_date
+            and slices.model_version = degraded_segments.model_version
+    left join alert_counts
+        on
+            slices.slice_date = alert_counts.slice_date
+            and slices.model_version = alert_counts.model_version
+)
+
+select * from final

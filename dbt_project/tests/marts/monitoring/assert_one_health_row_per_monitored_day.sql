@@ -1,0 +1,40 @@
+-- Every day and model version the monitoring flow computed successfully has its row in
+-- fct_model_health_daily (uniqueness is tested on the model): one row per monitored day.
+with
+
+runs as (
+    select * from {{ source('monitoring', 'runs') }}
+),
+
+model_health as (
+    select * from {{ ref('fct_model_health_daily') }}
+),
+
+metric_values as (
+    select * from {{ source('monitoring', 'metric_values') }}
+),
+
+-- a successful run whose slice still has metric values (a later run may have replaced them)
+monitored_days as (
+    select distinct
+        runs.slice_date,
+        runs.model_version
+    from runs
+    inner join metric_values
+        on
+            runs.slice_date = metric_values.slice_date
+            and runs.model_version = metric_values.model_version
+    where runs.status = 'success'
+),
+
+missing_days as (
+    select monitored_days.*
+    from monitored_days
+    left join model_health
+        on
+            monitored_days.slice_date = model_health.slice_date
+            and monitored_days.model_version = model_health.model_version
+    where model_health.slice_date is null
+)
+
+select * from missing_days

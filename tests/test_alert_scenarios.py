@@ -1,0 +1,195 @@
+"""Alerts that mean something, end to end on small generated data (issue "Batch monitoring", point 7).
+
+Each generator scenario (promo_shift, sales_drop, missing_burst, store_closures) must raise an alert
+naming a relevant metric on its change date or the day after, and rerunning the same backfill must
+leave the metrics mart unchanged. The whole pipeline runs for real (generate, load, dbt, train, score,
+monitor with Evidently, dbt build of the mart), on 6 stores over about 7 months, monitoring only the
+day before the change, the change date and the day after.
+
+To stay affordable, one trained model serves every scenario: with the same seed, the generator leaves
+every row before the change date identical to the no-change data, and training and validation end
+before the monitored window, so every scenario would train exactly the same model. The scenarios run
+one after the other in one database; after each, its monitoring results are kept under the label
+`<model version>@<scenario>` (runs and metric values), and one `dbt build` of the mart covers all.
+The 90-day no-change acceptance (at most 2 alert days) is too slow for the suite: see
+bench/acceptance_alerts.py and docs/alerts.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from warehouse.dbt import run_dbt
+
+pytestmark = pytest.mark.slow
+
+SCENARIOS = ("promo_shift", "sales_drop", "missing_burst", "store_closures")
+# The metrics an alert must name to count as detecting the scenario.
+RELEVANT_METRICS: dict[str, set[str]] = {
+    "promo_shift": {"column_drift_score", "drifted_columns_share", "prediction_drift_score"},
+    "sales_drop": {"rmsle_ratio", "segment_rmsle_ratio"},
+    "missing_burst": {"missing_values_share", "column_missing_share"},
+    "store_closures": {"zero_sales_store_share", "rmsle_ratio", "segment_rmsle_ratio"},
+}
+STORES = 6
+START = date(2017, 1, 1)
+CHANGE = date(2017, 7, 20)
+MONITOR_FROM = CHANGE - timedelta(days=1)
+MONITOR_TO = CHANGE + timedelta(days=1)
+MARTS = (
+    "fct_model_health_daily",
+    "fct_feature_drift_daily",
+    "fct_segment_performance_daily",
+    "fct_alerts",
+    "fct_alerts_first_seen",
+)
+MARTS_SELECTION = [
+    "--select",
+    "source:monitoring",
+    "path:models/marts/monitoring",
+    "path:seeds/monitoring_thresholds.csv",
+    "path:tests/marts/monitoring",
+]
+RAW_TABLES = (
+    "train",
+    "test",
+    "transactions",
+    "oil",
+    "holidays_events",
+    "stores",
+    "rejected_rows",
+    "load_log",
+)
+
+
+def _label(model_version: str, scenario: str) -> str:
+    return f"{model_version}@{scenario}"
+
+
+def _keep_results_as(conn: psycopg.Connection, model_version: str, label: str) -> None:
+    """Move the version's monitoring results (runs and metric values) under another label."""
+    conn.execute(
+        "update monitoring.runs set model_version = %s where model_version = %s", (label, model_version)
+    )
+    conn.execute(
+        "update monitoring.metric_values set model_version = %s where model_version = %s",
+        (label, model_version),
+    )
+
+
+def _mart_contents(conn: psycopg.Connection) -> dict[str, list[tuple]]:
+    return {
+        mart: conn.execute(f"select * from marts.{mart} order by 1, 2, 3, 4, 5, 6").fetchall()
+        for mart in MARTS
+    }
+
+
+@pytest.fixture(scope="module")
+def dbt_paths(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Private target and log folders, so that concurrent dbt runs never share `target/`."""
+    root = tmp_path_factory.mktemp("dbt-scenarios")
+    return ["--target-path", str(root / "target"), "--log-path", str(root / "logs")]
+
+
+@pytest.fixture(scope="module")
+def scenario_runs(
+    module_database: str, dbt_paths: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict]:
+    """Every scenario through the pipeline, one shared model; the mart built once over all of them."""
+    from models_ml.score import score
+    from models_ml.train import train
+    from monitoring.engine import backfill
+    from warehouse.generator import generate
+    from warehouse.loader import load_folder
+
+    root = tmp_path_factory.mktemp("scenario-data")
+    model_version = ""
+    change_dates: dict[str, date] = {}
+    for number, scenario in enumerate(SCENARIOS):
+        data_dir = root / scenario
+        generate(
+            data_dir,
+            stores=STORES,
+            start=START,
+            end=MONITOR_TO,
+            seed=42,
+            scenario=scenario,
+            change_date=CHANGE,
+        )
+        change_dates[scenario] = date.fromisoformat(
+            json.loads((data_dir / "scenario.json").read_text())["change_date"]
+        )
+        if number:
+            with psycopg.connect(module_database) as conn:
+                conn.execute("truncate " + ", ".join(f"raw.{table}" for table in RAW_TABLES))
+        load_folder(Path(data_dir))
+        # the first run builds staging and intermediate views too; later ones only the features table
+        selected = "fct_sales_features" if number else "+fct_sales_features"
+        run_dbt(["run", "--select", selected, "--full-refresh", *dbt_paths], quiet=True)
+        if not model_version:
+            model_version = train(MONITOR_FROM).champion_version
+        score(MONITOR_FROM, MONITOR_TO, model_version)
+        summary = backfill(MONITOR_FROM, MONITOR_TO, model_version, workers=1, workspace=False)
+        assert len(summary.days("computed")) == 3, summary.render()
+        if scenario != SCENARIOS[-1]:
+            with psycopg.connect(module_database) as conn:
+                _keep_results_as(conn, model_version, _label(model_version, scenario))
+    run_dbt(["build", *MARTS_SELECTION, *dbt_paths], quiet=True)
+    with psycopg.connect(module_database) as conn:
+        rows = conn.execute(
+            "select model_version, slice_date, alert_scope, metric_name, severity from marts.fct_alerts"
+        ).fetchall()
+    labels = {_label(model_version, scenario): scenario for scenario in SCENARIOS[:-1]}
+    labels[model_version] = SCENARIOS[-1]
+    alerts: dict[str, list[tuple]] = {scenario: [] for scenario in SCENARIOS}
+    for version, *alert in rows:
+        alerts[labels[version]].append(tuple(alert))
+    yield {
+        "db": module_database,
+        "model_version": model_version,
+        "alerts": alerts,
+        "change_dates": change_dates,
+    }
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_scenario_alerts_on_a_relevant_metric_at_the_change(scenario_runs: dict, scenario: str) -> None:
+    assert scenario_runs["change_dates"][scenario] == CHANGE
+    window = {CHANGE, CHANGE + timedelta(days=1)}
+    relevant = [
+        alert
+        for alert in scenario_runs["alerts"][scenario]
+        if alert[0] in window and alert[2] in RELEVANT_METRICS[scenario]
+    ]
+    assert relevant, f"{scenario}: no relevant alert; alerts were {scenario_runs['alerts'][scenario]}"
+
+
+def test_no_model_alert_the_day_before_the_change(scenario_runs: dict) -> None:
+    """The day before the change has the same data in every scenario, and nothing is wrong with it."""
+    before = [
+        (scenario, alert)
+        for scenario, alerts in scenario_runs["alerts"].items()
+        for alert in alerts
+        if alert[0] == MONITOR_FROM and alert[1] == "model"
+    ]
+    assert before == []
+
+
+def test_rerunning_the_backfill_leaves_the_mart_identical(scenario_runs: dict, dbt_paths: list[str]) -> None:
+    from monitoring.engine import backfill
+
+    with psycopg.connect(scenario_runs["db"]) as conn:
+        before = _mart_contents(conn)
+    summary = backfill(MONITOR_FROM, MONITOR_TO, scenario_runs["model_version"], workers=1, workspace=False)
+    assert len(summary.days("skipped")) == 3
+    run_dbt(["build", *MARTS_SELECTION, *dbt_paths], quiet=True)
+    with psycopg.connect(scenario_runs["db"]) as conn:
+        after = _mart_contents(conn)
+    assert all(before[mart] for mart in ("fct_model_health_daily", "fct_feature_drift_daily", "fct_alerts"))
+    assert after == before
