@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Monitor a retail sales-forecasting model.")
-db_app = typer.Typer(no_args_is_help=True, help="The warehouse: the embedded PostgreSQL or the server a URL names.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Monitor a retail sales-forecasting model."
+)
+db_app = typer.Typer(
+    no_args_is_help=True, help="The warehouse: the embedded PostgreSQL or the server a URL names."
+)
 data_app = typer.Typer(no_args_is_help=True, help="Data sets in the Kaggle Store Sales format.")
 app.add_typer(db_app, name="db")
 app.add_typer(data_app, name="data")
@@ -121,12 +126,14 @@ def data_generate(
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2013-01-01",
     end: Annotated[str, typer.Option(help="Last day, YYYY-MM-DD.")] = "2017-08-15",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 42,
-    scenario: Annotated[str, typer.Option(help="none, promo_shift, sales_drop, missing_burst, store_closures")] = "none",
+    scenario: Annotated[
+        str, typer.Option(help="none, promo_shift, sales_drop, missing_burst, store_closures")
+    ] = "none",
     change_date: Annotated[
         str | None, typer.Option(help="When the scenario starts (default 30 days before the end).")
     ] = None,
 ) -> None:
-    """Write a data set in the Kaggle Store Sales format (train, test, stores, oil, holidays, transactions)."""
+    """Write a data set in the Kaggle Store Sales format (train, test, stores, oil, holidays, ...)."""
     from warehouse.generator import generate
 
     try:
@@ -189,14 +196,169 @@ def demo(
     stores: Annotated[int, typer.Option(help="Number of stores.")] = 54,
     start: Annotated[str, typer.Option(help="First day of the demo data.")] = "2016-02-15",
     end: Annotated[str, typer.Option(help="Last day of the demo data.")] = "2017-08-15",
+    workers: Annotated[int, typer.Option(help="Parallel monitoring workers.")] = 2,
 ) -> None:
-    """The main job end to end on a generated data set: generate, load, dbt build."""
+    """The main job end to end: generate, load, dbt build, train, score and monitor the last 90 days."""
+    from models_ml.features import last_actual_date
+    from warehouse.db import connect
+
     started = time.monotonic()
     if not (data_dir / "train.csv").exists():
-        data_generate(out=data_dir, stores=stores, start=start, end=end, seed=42, scenario="none", change_date=None)
-    load(data_dir=data_dir)
-    _dbt_or_exit(["build"])
-    _echo(f"demo done in {time.monotonic() - started:.0f} s")
+        data_generate(
+            out=data_dir, stores=stores, start=start, end=end, seed=42, scenario="none", change_date=None
+        )
+    _step("load", lambda: load(data_dir=data_dir))
+    _step("dbt build", lambda: _dbt_or_exit(["build"]))
+    _step("train", lambda: train_model(monitor_from=None))
+    with connect() as conn:
+        last = last_actual_date(conn)
+        monitor_from = conn.execute(
+            "select monitor_from from ml.model_registry where is_champion"
+        ).fetchone()[0]
+    first, last_day = monitor_from.isoformat(), last.isoformat()
+    _step("score", lambda: score_model(start=first, end=last_day, model_version=None))
+    _step("monitor", lambda: monitor(start=first, end=last_day, workers=workers))
+    _echo(
+        f"demo done in {time.monotonic() - started:.0f} s. Look at the marts, e.g.\n"
+        '  psql "$(salesmon db url)" -c \'select slice_date, prediction_drift_score, rmsle, alerts_count'
+        " from marts.fct_model_health_daily order by slice_date desc limit 10'\n"
+        "or run `salesmon ui` for the Evidently dashboards."
+    )
+
+
+def _step(name: str, action: Callable[[], object]) -> None:
+    typer.secho(f"==> {name}", bold=True)
+    began = time.monotonic()
+    action()
+    typer.secho(f"    {name} done in {time.monotonic() - began:.0f} s", dim=True)
+
+
+# --- model: train, score ------------------------------------------------------------------------
+
+
+@app.command("train")
+def train_model(
+    monitor_from: Annotated[
+        str | None,
+        typer.Option("--monitor-from", help="First monitored day (default: last sales day - 90)."),
+    ] = None,
+) -> None:
+    """Train the candidates, print the validation table and register the champion."""
+    from models_ml.errors import ModelError
+    from models_ml.train import train
+
+    try:
+        result = train(_parse_date(monitor_from, "--monitor-from"), progress=_echo)
+    except ModelError as exc:
+        _fail(str(exc))
+    _echo(result.render())
+
+
+@app.command("score")
+def score_model(
+    start: Annotated[str, typer.Option("--start", help="First day to score, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--end", help="Last day to score, YYYY-MM-DD.")],
+    model_version: Annotated[
+        str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
+    ] = None,
+) -> None:
+    """Score a date range with the champion (or a given version) into ml.predictions (upsert)."""
+    from models_ml.errors import ModelError
+    from models_ml.score import score
+
+    first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
+    if first > last:
+        _fail(f"--end {last} is before --start {first}")
+    try:
+        result = score(first, last, model_version, progress=_echo)
+    except ModelError as exc:
+        _fail(str(exc))
+    _echo(result.render())
+
+
+# --- monitoring ---------------------------------------------------------------------------------
+
+
+@app.command("monitor")
+def monitor(
+    start: Annotated[str, typer.Option("--start", help="First day to monitor, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--end", help="Last day to monitor, YYYY-MM-DD.")],
+    model_version: Annotated[
+        str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Parallel workers (processes with the process runner).")] = 2,
+    force: Annotated[bool, typer.Option("--force", help="Recompute days already computed.")] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write one Evidently HTML report per day into this folder.")
+    ] = None,
+    task_runner: Annotated[
+        str, typer.Option("--task-runner", help="process, hybrid, thread or dask (needs prefect-dask).")
+    ] = "process",
+    workspace: Annotated[
+        bool,
+        typer.Option(
+            "--workspace/--no-workspace",
+            help="Add each day's snapshot to the Evidently workspace (salesmon ui).",
+        ),
+    ] = True,
+) -> None:
+    """Monitor a range of days (a Prefect flow, one task per day), then build the metrics mart."""
+    import os
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
+    if first > last:
+        _fail(f"--end {last} is before --start {first}")
+    from monitoring.slices import NoChampionError
+    from orchestration.flows import TASK_RUNNERS, monitor_days
+
+    if task_runner not in TASK_RUNNERS:
+        _fail(f"--task-runner must be one of {', '.join(TASK_RUNNERS)}, got {task_runner!r}")
+    try:
+        result = monitor_days(
+            first,
+            last,
+            model_version=model_version,
+            force=force,
+            workers=workers,
+            task_runner=task_runner,
+            html_dir=str(html) if html else None,
+            workspace=workspace,
+        )
+    except (NoChampionError, ValueError) as exc:
+        _fail(str(exc))
+    except RuntimeError as exc:
+        _fail(str(exc))
+    _echo(
+        f"model {result['model_version']}: {len(result['computed'])} days computed, {len(result['skipped'])}"
+        f" skipped (already done), {len(result['no_data'])} without predictions in {result['seconds']:.1f} s"
+    )
+
+
+@app.command("ui")
+def ui(
+    port: Annotated[int, typer.Option(help="Port of the Evidently UI.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+) -> None:
+    """Start Evidently's UI on the workspace the monitoring runs fill ($SALESMON_HOME/evidently)."""
+    import shutil
+    import subprocess
+
+    from monitoring.workspace import workspace_path
+
+    path = workspace_path()
+    if not path.exists():
+        _echo(f"{path} does not exist yet (run `salesmon monitor` first): the UI starts empty")
+    found = Path(sys.executable).with_name("evidently")
+    executable = str(found) if found.exists() else shutil.which("evidently")
+    if executable is None:
+        _fail("the `evidently` command is not installed")
+    _echo(f"Evidently UI on http://{host}:{port} (workspace {path}); Ctrl-C to stop")
+    completed = subprocess.run(
+        [executable, "ui", "--workspace", str(path), "--port", str(port), "--host", host], check=False
+    )
+    raise typer.Exit(code=completed.returncode)
 
 
 def main() -> None:

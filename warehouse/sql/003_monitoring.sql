@@ -14,6 +14,11 @@ create table if not exists monitoring.runs (
     status text not null check (status in ('running', 'success', 'failed', 'skipped')),
     row_count integer,
     error text,
+    -- what the slice's inputs looked like when computed (rows, actuals, sums, scoring time): late
+    -- actuals or a rescoring change it, and the next backfill recomputes the day
+    slice_signature text,
+    snapshot_id text,                        -- the Evidently workspace snapshot of the slice
+    metric_count integer,
     started_at timestamptz not null default now(),
     finished_at timestamptz
 );
@@ -39,3 +44,4 @@ create table if not exists monitoring.metric_values (
     computed_at timestamptz not null default now(),
     primary key (slice_date, model_version, metric_name, column_name, segment_type, segment_value)
 );
+

@@ -1,0 +1,122 @@
+"""Data-quality metrics of a slice.
+
+From Evidently (in the slice's one report): `row_count` (`RowCount`), `column_missing_share` per
+monitored column and the prediction (`MissingValueCount`), `missing_values_share` (their missing cells
+over all their cells).
+With pandas: `mean_prediction` and `mean_sales` (null until actuals exist; Evidently's `MeanValue` draws
+a distribution plot on every call, a tenth of a report's time for one number, so it is only in drawn
+reports), and, because they compare the slice with facts of the reference that Evidently does not model,
+`expected_row_count` (distinct store x family pairs in the like-for-like reference), `row_count_ratio`,
+`zero_sales_store_share` (stores whose every family sold 0 that day, among stores with actuals; null
+without actuals), `zero_sales_store_share_reference` (the same over the reference's store-days) and
+`unseen_category_count` (distinct values of the categorical columns never seen in the reference).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from monitoring.results import FamilyPart, MetricValue, SliceContext, as_float
+from monitoring.slices import Reference
+
+FAMILY = "quality"
+
+
+def zero_sales_store_share(frame: pd.DataFrame, target: str, by: list[str]) -> float | None:
+    """Share of groups (a store, or a store-day) whose every known sales value is 0; None without actuals."""
+    known = frame[frame[target].notna()]
+    if known.empty:
+        return None
+    sold = (known[target] != 0).groupby([known[column] for column in by]).any()
+    return float((~sold).mean())
+
+
+def _reference_facts(ctx: SliceContext) -> dict[str, Any]:
+    """Values derived from the reference once per (model version, weekday), cached on it."""
+    reference: Reference = ctx.reference
+    facts = reference.derived.get(FAMILY)
+    if facts is None:
+        frame = reference.frame
+        facts = {
+            "expected_row_count": int(frame[["store_nbr", "family"]].drop_duplicates().shape[0]),
+            "zero_sales_store_share": zero_sales_store_share(
+                frame, ctx.config.target_column, ["sales_date", "store_nbr"]
+            ),
+            "categories": {
+                column: set(frame[column].dropna().unique()) for column in ctx.config.categorical_columns
+            },
+        }
+        reference.derived[FAMILY] = facts
+    return facts
+
+
+def unseen_category_count(ctx: SliceContext, seen: dict[str, set[Any]]) -> int:
+    """Distinct values of the categorical columns in the slice that the reference never had."""
+    return sum(
+        len(set(ctx.current[column].dropna().unique()) - seen[column])
+        for column in ctx.config.categorical_columns
+    )
+
+
+def build(ctx: SliceContext) -> FamilyPart:
+    """The quality family's metrics for the slice's report and how to read them back."""
+    from evidently.metrics import MeanValue, MissingValueCount, RowCount
+
+    config = ctx.config
+    facts = _reference_facts(ctx)
+    missing_columns = [*config.feature_columns, config.prediction_column]
+    row_metric = RowCount()
+    # Numerical columns are in Evidently's dataset as their log1p copies (same nulls), see report.py.
+    missing_metrics = {
+        column: MissingValueCount(column=config.drift_column(column)) for column in missing_columns
+    }
+    metrics: list[Any] = [row_metric, *missing_metrics.values()]
+    display: list[Any] = [MeanValue(column=config.prediction_column)]
+    if ctx.has_actuals:
+        display.append(MeanValue(column=config.target_column))
+
+    def collect(snapshot: Any) -> list[MetricValue]:
+        results = snapshot.metric_results
+        row_count = float(results[row_metric.metric_id].value)
+        expected = float(facts["expected_row_count"])
+        values = [
+            MetricValue(FAMILY, "row_count", row_count),
+            MetricValue(FAMILY, "expected_row_count", expected),
+            MetricValue(FAMILY, "row_count_ratio", row_count / expected if expected else None),
+        ]
+        missing_cells = 0.0
+        for column, metric in missing_metrics.items():
+            result = results[metric.metric_id]
+            missing_cells += float(result.count.value)
+            values.append(
+                MetricValue(FAMILY, "column_missing_share", as_float(result.share.value), column_name=column)
+            )
+        cells = row_count * len(missing_columns)
+        values.append(MetricValue(FAMILY, "missing_values_share", missing_cells / cells if cells else None))
+        values.append(
+            MetricValue(FAMILY, "mean_prediction", as_float(ctx.current[config.prediction_column].mean()))
+        )
+        sales = ctx.current[config.target_column]
+        values.append(
+            MetricValue(FAMILY, "mean_sales", as_float(sales.mean()) if sales.notna().any() else None)
+        )
+        values.append(
+            MetricValue(
+                FAMILY,
+                "zero_sales_store_share",
+                zero_sales_store_share(ctx.current, config.target_column, ["store_nbr"]),
+            )
+        )
+        values.append(
+            MetricValue(FAMILY, "zero_sales_store_share_reference", as_float(facts["zero_sales_store_share"]))
+        )
+        values.append(
+            MetricValue(
+                FAMILY, "unseen_category_count", float(unseen_category_count(ctx, facts["categories"]))
+            )
+        )
+        return values
+
+    return FamilyPart(metrics=metrics, collect=collect, display_metrics=display)

@@ -1,0 +1,214 @@
+"""Daily slices and their like-for-like reference, selected in SQL with bound parameters.
+
+A slice is one day's rows of the features mart joined to that day's predictions of one model
+version (the actual sales are the mart's `sales`, null until known). Its reference is the model's
+validation rows (`ml.reference`) on the same ISO weekday: 4 days of the 28-day validation window.
+A reference never changes for a model version, so each worker process keeps it in memory per
+(model version, weekday). No query reads a whole table to filter a day in pandas: every query is
+keyed on `sales_date` (the features mart's index, the predictions' primary key) or on the model
+version (the reference's primary key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from monitoring.config import MonitoringConfig
+
+FEATURES_TABLE = ("marts", "fct_sales_features")
+KEY_COLUMNS: tuple[str, ...] = ("sales_date", "store_nbr", "family")
+
+
+class NoChampionError(RuntimeError):
+    """No model version was given and ml.model_registry has no champion."""
+
+
+def _slice_columns(config: MonitoringConfig) -> list[str]:
+    """Columns a slice carries, in order: keys, target, monitored features, segment columns."""
+    columns = [*KEY_COLUMNS, config.target_column]
+    for column in (*config.feature_columns, *config.segment_types):
+        if column not in columns:
+            columns.append(column)
+    return columns
+
+
+def slice_query(config: MonitoringConfig) -> sql.Composed:
+    """The one query that selects a day's slice: features joined to predictions on the key.
+
+    Parameters: `sales_date` and `model_version`, bound by the driver. Both tables are read
+    through their `sales_date` index.
+    """
+    columns = _slice_columns(config)
+    return sql.SQL(
+        "select {columns}, predictions.prediction"
+        " from {features} as features"
+        " inner join ml.predictions as predictions"
+        " on predictions.sales_date = features.sales_date"
+        " and predictions.store_nbr = features.store_nbr"
+        " and predictions.family = features.family"
+        " where features.sales_date = %(sales_date)s"
+        " and predictions.sales_date = %(sales_date)s"
+        " and predictions.model_version = %(model_version)s"
+        " order by features.store_nbr, features.family"
+    ).format(
+        columns=sql.SQL(", ").join(sql.Identifier("features", column) for column in columns),
+        features=sql.Identifier(*FEATURES_TABLE),
+    )
+
+
+def reference_query(config: MonitoringConfig) -> sql.Composed:
+    """The query for a model's like-for-like reference: its validation rows on one ISO weekday."""
+    columns = _slice_columns(config)
+    return sql.SQL(
+        "select {columns}, reference.prediction"
+        " from ml.reference as reference"
+        " where reference.model_version = %(model_version)s"
+        " and extract(isodow from reference.sales_date) = %(weekday)s"
+        " order by reference.sales_date, reference.store_nbr, reference.family"
+    ).format(columns=sql.SQL(", ").join(sql.Identifier("reference", column) for column in columns))
+
+
+_REFERENCE_HASH_SQL = """
+select
+    extract(isodow from reference.sales_date)::integer as weekday,
+    md5(string_agg(md5(reference::text), '' order by reference.sales_date, reference.store_nbr,
+        reference.family)) as reference_hash,
+    count(*) as row_count
+from ml.reference as reference
+where reference.model_version = %(model_version)s
+group by 1
+"""
+
+
+def _frame(rows: list[tuple[Any, ...]], columns: list[str], config: MonitoringConfig) -> pd.DataFrame:
+    """Rows from the driver as a typed frame: floats for numbers (NaN for null), text for categories."""
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    numeric = [*config.numerical_columns, config.target_column, config.prediction_column]
+    for column in numeric:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    for column in {*config.categorical_columns, *config.segment_types}:
+        values = frame[column]
+        frame[column] = values.where(values.isna(), values.astype(str)).astype(object)
+    frame["store_nbr"] = frame["store_nbr"].astype("int64")
+    return frame
+
+
+def load_slice(
+    conn: psycopg.Connection, day: date, model_version: str, config: MonitoringConfig
+) -> pd.DataFrame:
+    """The slice of one day for one model version: features, actual `sales` and `prediction`."""
+    columns = [*_slice_columns(config), config.prediction_column]
+    cursor = conn.execute(slice_query(config), {"sales_date": day, "model_version": model_version})
+    return _frame(cursor.fetchall(), columns, config)
+
+
+@dataclass
+class Reference:
+    """A model version's like-for-like reference for one ISO weekday, with derived values cached."""
+
+    model_version: str
+    weekday: int
+    frame: pd.DataFrame
+    reference_hash: str
+    derived: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def days(self) -> int:
+        """Number of distinct days in the reference (4 in a 28-day validation window)."""
+        return int(self.frame["sales_date"].nunique())
+
+
+_REFERENCE_CACHE: dict[tuple[str, int, str], Reference] = {}
+_HASH_CACHE: dict[str, dict[int, str]] = {}
+
+
+def reference_hashes(conn: psycopg.Connection, model_version: str) -> dict[int, str]:
+    """The reference hash of each ISO weekday of a model version (keys and values of every row)."""
+    rows = conn.execute(_REFERENCE_HASH_SQL, {"model_version": model_version}).fetchall()
+    return {int(weekday): digest for weekday, digest, _count in rows}
+
+
+def get_reference(
+    conn: psycopg.Connection, model_version: str, weekday: int, config: MonitoringConfig
+) -> Reference:
+    """The reference of (model version, ISO weekday), read once per process and then cached."""
+    key = (model_version, weekday, config.config_hash())
+    cached = _REFERENCE_CACHE.get(key)
+    if cached is not None:
+        return cached
+    columns = [*_slice_columns(config), config.prediction_column]
+    cursor = conn.execute(reference_query(config), {"model_version": model_version, "weekday": weekday})
+    frame = _frame(cursor.fetchall(), columns, config)
+    hashes = _HASH_CACHE.get(model_version)
+    if hashes is None:
+        hashes = _HASH_CACHE[model_version] = reference_hashes(conn, model_version)
+    digest = hashes.get(weekday, "")
+    reference = Reference(model_version=model_version, weekday=weekday, frame=frame, reference_hash=digest)
+    _REFERENCE_CACHE[key] = reference
+    return reference
+
+
+def clear_reference_cache() -> None:
+    """Forget the cached references (tests; a process that saw a model version deleted and re-created)."""
+    _REFERENCE_CACHE.clear()
+    _HASH_CACHE.clear()
+
+
+def resolve_model_version(conn: psycopg.Connection, model_version: str | None) -> str:
+    """The given model version if it is registered, else the champion; raises NoChampionError."""
+    if model_version:
+        row = conn.execute(
+            "select model_version from ml.model_registry where model_version = %s", (model_version,)
+        ).fetchone()
+        if row is None:
+            raise NoChampionError(f"model version {model_version!r} is not in ml.model_registry")
+        return model_version
+    row = conn.execute("select model_version from ml.model_registry where is_champion").fetchone()
+    if row is None:
+        raise NoChampionError("no champion in ml.model_registry: train a model first (salesmon train)")
+    return str(row[0])
+
+
+_SIGNATURE_SQL = """
+select
+    predictions.sales_date,
+    md5(concat_ws('|', count(*), count(features.sales), round(sum(features.sales)::numeric, 3),
+        round(sum(predictions.prediction)::numeric, 3), max(predictions.scored_at))) as signature
+from ml.predictions as predictions
+left join {features} as features
+    on features.sales_date = predictions.sales_date
+    and features.store_nbr = predictions.store_nbr
+    and features.family = predictions.family
+where predictions.sales_date between %(start)s and %(end)s
+    and predictions.model_version = %(model_version)s
+group by predictions.sales_date
+"""
+
+
+def slice_signatures(conn: psycopg.Connection, model_version: str, start: date, end: date) -> dict[date, str]:
+    """A cheap fingerprint of each day's inputs (rows, actuals, predictions, scoring time) in a range.
+
+    Only days with predictions of the version appear. A day whose signature changed since it was
+    computed (late actuals, rescoring) is recomputed by the next backfill.
+    """
+    query = sql.SQL(_SIGNATURE_SQL).format(features=sql.Identifier(*FEATURES_TABLE))
+    rows = conn.execute(query, {"start": start, "end": end, "model_version": model_version}).fetchall()
+    return {day: signature for day, signature in rows}
+
+
+def iso_weekday(day: date) -> int:
+    """ISO day of the week, Monday 1 .. Sunday 7 (the features mart's `day_of_week`)."""
+    return day.isoweekday()
+
+
+def finite(values: pd.Series | np.ndarray) -> np.ndarray:
+    """The finite values of a numeric series as a float array."""
+    array = np.asarray(values, dtype="float64")
+    return array[np.isfinite(array)]

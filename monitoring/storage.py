@@ -1,0 +1,198 @@
+"""Storage of slices' results: monitoring.runs (one row per computation) and monitoring.metric_values.
+
+A slice's metric rows are replaced as a whole in ONE transaction (delete the slice's rows, COPY the new
+ones, mark the run successful), under an advisory lock on the slice so that two workers computing
+the same day cannot interleave. A day whose latest successful run has the same configuration hash,
+reference hash and input signature is "done" and skipped by backfills unless forced.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import psycopg
+
+from monitoring.results import MetricValue
+
+METRIC_COLUMNS = (
+    "slice_date",
+    "model_version",
+    "metric_family",
+    "metric_name",
+    "column_name",
+    "segment_type",
+    "segment_value",
+    "value",
+    "stattest",
+    "threshold",
+    "detected",
+    "run_id",
+)
+
+_COPY_SQL = f"copy monitoring.metric_values ({', '.join(METRIC_COLUMNS)}) from stdin"
+
+_LATEST_SUCCESS_SQL = """
+select distinct on (runs.slice_date)
+    runs.slice_date,
+    runs.config_hash,
+    runs.reference_hash,
+    runs.slice_signature
+from monitoring.runs as runs
+where runs.model_version = %(model_version)s
+    and runs.slice_date between %(start)s and %(end)s
+    and runs.status = 'success'
+order by runs.slice_date, runs.finished_at desc
+"""
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """What makes a computed slice reusable: configuration, reference and input fingerprints."""
+
+    config_hash: str
+    reference_hash: str
+    slice_signature: str
+
+
+def finished_days(conn: psycopg.Connection, model_version: str, start: date, end: date) -> dict[date, RunKey]:
+    """The days of a range whose latest successful run exists, with that run's fingerprints."""
+    rows = conn.execute(_LATEST_SUCCESS_SQL, {"model_version": model_version, "start": start, "end": end})
+    return {day: RunKey(config, reference, signature or "") for day, config, reference, signature in rows}
+
+
+def start_run(
+    conn: psycopg.Connection,
+    *,
+    day: date,
+    model_version: str,
+    key: RunKey,
+    evidently_version: str,
+    flow_run_id: str | None,
+) -> uuid.UUID:
+    """Record the start of a slice's computation (committed at once, so a crash leaves 'running')."""
+    run_id = uuid.uuid4()
+    with conn.transaction():
+        conn.execute(
+            "insert into monitoring.runs (run_id, flow_run_id, slice_date, model_version, config_hash,"
+            " reference_hash, slice_signature, evidently_version, status, started_at)"
+            " values (%s, %s, %s, %s, %s, %s, %s, %s, 'running', clock_timestamp())",
+            (
+                run_id,
+                flow_run_id,
+                day,
+                model_version,
+                key.config_hash,
+                key.reference_hash,
+                key.slice_signature,
+                evidently_version,
+            ),
+        )
+    return run_id
+
+
+def write_slice(
+    conn: psycopg.Connection,
+    *,
+    run_id: uuid.UUID,
+    day: date,
+    model_version: str,
+    values: Sequence[MetricValue],
+    row_count: int,
+    snapshot_id: str | None,
+) -> list[str]:
+    """Replace the slice's metric rows and mark its run successful, in one transaction.
+
+    Returns the workspace snapshot ids of the slice's earlier runs, which the new snapshot replaces.
+    """
+    with conn.transaction():
+        conn.execute(
+            "select pg_advisory_xact_lock(hashtext('salesmon.slice'), hashtext(%s))",
+            (f"{model_version}|{day.isoformat()}",),
+        )
+        conn.execute(
+            "delete from monitoring.metric_values where slice_date = %s and model_version = %s",
+            (day, model_version),
+        )
+        with conn.cursor().copy(_COPY_SQL) as copy:
+            for value in values:
+                copy.write_row(
+                    (
+                        day,
+                        model_version,
+                        value.family,
+                        value.name,
+                        value.column_name,
+                        value.segment_type,
+                        value.segment_value,
+                        value.value,
+                        value.stattest,
+                        value.threshold,
+                        value.detected,
+                        run_id,
+                    )
+                )
+        replaced = conn.execute(
+            "with earlier as ("
+            " select run_id, snapshot_id from monitoring.runs"
+            " where slice_date = %s and model_version = %s and run_id <> %s and snapshot_id is not null"
+            " for update)"
+            " update monitoring.runs as runs set snapshot_id = null from earlier"
+            " where runs.run_id = earlier.run_id returning earlier.snapshot_id",
+            (day, model_version, run_id),
+        ).fetchall()
+        conn.execute(
+            "update monitoring.runs set status = 'success', finished_at = clock_timestamp(), row_count = %s,"
+            " metric_count = %s, snapshot_id = %s where run_id = %s",
+            (row_count, len(values), snapshot_id, run_id),
+        )
+    return [row[0] for row in replaced]
+
+
+def fail_run(conn: psycopg.Connection, run_id: uuid.UUID, error: str) -> None:
+    """Mark a run failed with its error (the slice's previous metric rows stay as they were)."""
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        conn.rollback()
+    with conn.transaction():
+        conn.execute(
+            "update monitoring.runs set status = 'failed', finished_at = clock_timestamp(), error = %s"
+            " where run_id = %s",
+            (error[:4000], run_id),
+        )
+
+
+def record_skipped(
+    conn: psycopg.Connection,
+    days: Iterable[date],
+    *,
+    model_version: str,
+    keys: dict[date, RunKey],
+    evidently_version: str,
+    flow_run_id: str | None,
+) -> int:
+    """Record one 'skipped' run per day that a backfill did not recompute; returns how many."""
+    rows = [
+        (
+            uuid.uuid4(),
+            flow_run_id,
+            day,
+            model_version,
+            keys[day].config_hash,
+            keys[day].reference_hash,
+            keys[day].slice_signature,
+            evidently_version,
+        )
+        for day in days
+    ]
+    if not rows:
+        return 0
+    with conn.transaction(), conn.cursor() as cursor:
+        cursor.executemany(
+            "insert into monitoring.runs (run_id, flow_run_id, slice_date, model_version, config_hash,"
+            " reference_hash, slice_signature, evidently_version, status, started_at, finished_at)"
+            " values (%s, %s, %s, %s, %s, %s, %s, %s, 'skipped', clock_timestamp(), clock_timestamp())",
+            rows,
+        )
+    return len(rows)

@@ -1,0 +1,423 @@
+"""Prefect 3 flows: monitor a range of days, the daily job, retraining.
+
+The flows only order tasks; the work is done by `monitoring.engine` (slices), `models_ml` (training,
+scoring) and `warehouse.dbt` (marts). `monitor_days` runs one task per day on a configurable task
+runner:
+
+- "process" (default): Prefect's `ProcessPoolTaskRunner`, real parallelism for Evidently's CPU-bound
+  Python; each worker process imports Evidently once (the runner's initializer), never per slice;
+- "hybrid": the tasks run on Prefect's `ThreadPoolTaskRunner` in this process and each hands its slice
+  to a pool of `workers` spawned processes (Evidently imported once each): Prefect's per-task
+  bookkeeping stays in this process instead of running inside the CPU-bound workers;
+- "thread": Prefect's `ThreadPoolTaskRunner` (one process, so the slices mostly share one core);
+- "dask": prefect-dask's `DaskTaskRunner` on a local cluster of `workers` processes, when prefect-dask
+  is installed (it is not a dependency).
+
+Deployments are in `prefect.yaml` at the repository root.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import date, timedelta
+from typing import Any
+
+import psycopg
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
+
+from monitoring.engine import (
+    BackfillSummary,
+    DayResult,
+    Plan,
+    compute_day,
+    plan_days,
+    progress_line,
+    worker_init,
+)
+
+TASK_RUNNERS = ("process", "hybrid", "thread", "dask")
+MONITORING_SELECTION = ["monitoring_thresholds", "path:models/marts/monitoring"]
+
+
+def retry_on_transient_db_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a failed task only when the database connection failed (psycopg.OperationalError)."""
+    try:
+        state.result()
+    except psycopg.OperationalError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+# Set by monitor_days for the "hybrid" runner: the process pool the monitor-day tasks hand slices to.
+_SLICE_POOL: ProcessPoolExecutor | None = None
+
+
+@contextmanager
+def _slice_pool(workers: int) -> Iterator[None]:
+    """A pool of `workers` spawned processes (Evidently imported once each) for the monitor-day tasks."""
+    global _SLICE_POOL
+    context = multiprocessing.get_context("spawn")  # this process runs Prefect's threads: never fork it
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=worker_init) as pool:
+        _SLICE_POOL = pool
+        try:
+            yield
+        finally:
+            _SLICE_POOL = None
+
+
+def make_task_runner(kind: str, workers: int) -> Any:
+    """The Prefect task runner named by `kind` with `workers` workers.
+
+    "hybrid" runs the tasks on threads (Prefect's bookkeeping stays in this process) and each task
+    hands its slice to the process pool that `monitor_days` opens.
+    """
+    workers = max(1, workers)
+    if kind == "hybrid":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=workers)
+    if kind == "process":
+        from prefect.task_runners import ProcessPoolTaskRunner
+
+        return ProcessPoolTaskRunner(max_workers=workers, initializer=worker_init)
+    if kind == "thread":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=workers)
+    if kind == "dask":
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError as exc:
+            raise ValueError(
+                "task_runner 'dask' needs prefect-dask, which salesmon does not install:"
+                " pip install prefect-dask"
+            ) from exc
+        return DaskTaskRunner(
+            cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True}
+        )
+    raise ValueError(f"unknown task_runner {kind!r}; expected one of {', '.join(TASK_RUNNERS)}")
+
+
+def _api_for_workers() -> AbstractContextManager[Any]:
+    """Point worker processes at this process's Prefect API.
+
+    Without a configured server (PREFECT_API_URL unset), Prefect runs a temporary server inside this
+    process, which worker processes would not know of: each would start a temporary server of its
+    own (20 s, and a shared SQLite file). Export the running one's URL to them instead.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if PREFECT_API_URL.value():
+        return nullcontext()
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    if not server.running:
+        return nullcontext()
+    return temporary_settings(updates={PREFECT_API_URL: server.api_url})
+
+
+def _flow_run_id() -> str | None:
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.id
+    return str(run_id) if run_id else None
+
+
+# --- tasks -----------------------------------------------------------------------------------------
+
+
+@task(
+    name="monitor-day",
+    task_run_name="monitor {day}",
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_on_transient_db_error,
+    cache_policy=NO_CACHE,
+)
+def monitor_day(
+    day: date,
+    model_version: str,
+    html_dir: str | None = None,
+    workspace: bool = True,
+    flow_run_id: str | None = None,
+) -> DayResult:
+    """Compute and store one slice (the flow already decided that it needs computing)."""
+    options = {"force": True, "html_dir": html_dir, "workspace": workspace, "flow_run_id": flow_run_id}
+    pool = _SLICE_POOL
+    if pool is not None:
+        return pool.submit(compute_day, day, model_version, **options).result()
+    return compute_day(day, model_version, **options)
+
+
+@task(
+    name="plan-days",
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_on_transient_db_error,
+    cache_policy=NO_CACHE,
+)
+def plan_task(start: date, end: date, model_version: str | None, force: bool) -> Plan:
+    """Sort the range into days to compute, days already done and days without predictions."""
+    return plan_days(start, end, model_version, force=force)
+
+
+@task(name="record-skipped", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def record_skipped_task(plan: Plan, flow_run_id: str | None) -> int:
+    """Record a 'skipped' run for each day already done."""
+    from monitoring.report import evidently_version
+    from monitoring.storage import record_skipped
+    from warehouse.db import connect
+
+    with connect() as conn:
+        return record_skipped(
+            conn,
+            plan.skipped,
+            model_version=plan.model_version,
+            keys=plan.keys,
+            evidently_version=evidently_version(),
+            flow_run_id=flow_run_id,
+        )
+
+
+@task(name="build-monitoring-marts", retries=1, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def build_monitoring_marts() -> str:
+    """`dbt build` of the thresholds seed and the metrics mart (models/marts/monitoring)."""
+    from warehouse.dbt import run_dbt
+
+    return run_dbt(["build", "--select", *MONITORING_SELECTION], quiet=True)
+
+
+@task(name="dbt-build", retries=1, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def build_marts_except_monitoring() -> str:
+    """`dbt build` of everything but the metrics mart (features first, so that scoring sees new days)."""
+    from warehouse.dbt import run_dbt
+
+    return run_dbt(["build", "--exclude", "path:models/marts/monitoring"], quiet=True)
+
+
+@task(name="score", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_on_transient_db_error)
+def score_task(start: date, end: date, model_version: str | None = None) -> str:
+    """Score a range with the champion (or the given version); returns the version used."""
+    from models_ml.score import score
+
+    return score(start, end, model_version).model_version
+
+
+@task(name="train", cache_policy=NO_CACHE)
+def train_task(monitor_from: date | None = None) -> dict[str, Any]:
+    """Train the candidates and register the champion; returns its version and monitored period start."""
+    from models_ml.train import train
+
+    result = train(monitor_from)
+    return {"champion_version": result.champion_version, "monitor_from": result.windows.monitor_from}
+
+
+@task(name="alert-counts", cache_policy=NO_CACHE)
+def alert_counts(start: date, end: date, model_version: str) -> dict[str, int] | None:
+    """Alerts per severity in marts.fct_alerts for the range, or None when that mart does not exist."""
+    from warehouse.db import connect
+
+    with connect() as conn:
+        if conn.execute("select to_regclass('marts.fct_alerts')").fetchone()[0] is None:
+            return None
+        rows = conn.execute(
+            "select severity, count(*) from marts.fct_alerts"
+            " where slice_date between %s and %s and model_version = %s group by severity",
+            (start, end, model_version),
+        ).fetchall()
+    return {str(severity): int(count) for severity, count in rows}
+
+
+@task(name="last-feature-day", cache_policy=NO_CACHE)
+def last_feature_day() -> date | None:
+    """The last day of the features mart (forecast requests included), None when it is empty."""
+    from warehouse.db import connect
+
+    with connect() as conn:
+        return conn.execute("select max(sales_date) from marts.fct_sales_features").fetchone()[0]
+
+
+# --- flows -----------------------------------------------------------------------------------------
+
+
+@flow(name="monitor-slices")
+def run_slices(
+    days: list[date],
+    model_version: str,
+    html_dir: str | None = None,
+    workspace: bool = True,
+    flow_run_id: str | None = None,
+) -> list[DayResult]:
+    """Submit one monitor-day task per day to this flow's task runner; log a line per finished day."""
+    logger = get_run_logger()
+    futures = {
+        monitor_day.submit(day, model_version, html_dir, workspace, flow_run_id): day for day in sorted(days)
+    }
+    results: list[DayResult] = []
+    started = time.perf_counter()
+    for future in as_completed(list(futures)):
+        day = futures[future]
+        try:
+            result = future.result()
+        except Exception as exc:  # the task failed after its retries: count the day, go on
+            result = DayResult(day, model_version, "failed", time.perf_counter() - started, error=str(exc))
+        results.append(result)
+        logger.info(progress_line(result, len(results), len(days)))
+    return results
+
+
+@flow(name="monitor-days")
+def monitor_days(
+    start: date,
+    end: date,
+    model_version: str | None = None,
+    force: bool = False,
+    workers: int = 2,
+    task_runner: str = "process",
+    html_dir: str | None = None,
+    workspace: bool = True,
+    build_marts: bool = True,
+) -> dict[str, Any]:
+    """Monitor every day from `start` to `end` (one task per day), then build the metrics mart.
+
+    Days already computed with the same configuration, reference and inputs are skipped unless
+    `force`. `task_runner` is "process", "thread" or "dask" with `workers` workers. Writes one HTML
+    report per day into `html_dir` when given, and adds the snapshots to the Evidently workspace
+    unless `workspace` is false. Ends with a markdown artifact summarising the run; the flow fails
+    when a day failed (after the others were computed and the marts built).
+    """
+    logger = get_run_logger()
+    started = time.perf_counter()
+    flow_run_id = _flow_run_id()
+    plan = plan_task(start, end, model_version, force)
+    summary = BackfillSummary(model_version=plan.model_version)
+    if plan.skipped:
+        record_skipped_task(plan, flow_run_id)
+    summary.results += [DayResult(day, plan.model_version, "skipped", 0.0) for day in plan.skipped]
+    summary.results += [DayResult(day, plan.model_version, "no_data", 0.0) for day in plan.no_data]
+    logger.info(
+        f"{len(plan.to_compute)} days to compute, {len(plan.skipped)} already done, "
+        f"{len(plan.no_data)} without predictions (model {plan.model_version})"
+    )
+    if plan.to_compute:
+        workers = min(workers, len(plan.to_compute))
+        runner = make_task_runner(task_runner, workers)
+        pool = _slice_pool(workers) if task_runner == "hybrid" else nullcontext()
+        with _api_for_workers(), pool:
+            summary.results += run_slices.with_options(task_runner=runner)(
+                plan.to_compute, plan.model_version, html_dir, workspace, flow_run_id
+            )
+    marts_error = None
+    if build_marts:
+        marts_state = build_monitoring_marts(return_state=True)
+        if marts_state.is_failed():
+            marts_error = marts_state.message or "dbt build of the metrics mart failed"
+    alerts = alert_counts(start, end, plan.model_version) if build_marts else None
+    summary.seconds = time.perf_counter() - started
+    logger.info(summary.render())
+    markdown = summary_markdown(summary, start, end, alerts, task_runner, workers)
+    if marts_error:
+        markdown += f"\nThe dbt build of the metrics mart failed: {marts_error}\n"
+    create_markdown_artifact(
+        markdown=markdown,
+        key="monitoring-summary",
+        description=f"Monitoring of {start} .. {end}",
+    )
+    failed = summary.days("failed")
+    if failed:
+        details = "; ".join(f"{result.day}: {result.error}" for result in failed[:5])
+        raise RuntimeError(f"{len(failed)} days failed: {details}")
+    if marts_error:
+        raise RuntimeError(
+            f"the slices were stored, but the dbt build of the metrics mart failed: {marts_error}"
+        )
+    return {
+        "model_version": plan.model_version,
+        "computed": [result.day.isoformat() for result in summary.days("computed")],
+        "skipped": [result.day.isoformat() for result in summary.days("skipped")],
+        "no_data": [result.day.isoformat() for result in summary.days("no_data")],
+        "alerts": alerts,
+        "seconds": summary.seconds,
+    }
+
+
+def summary_markdown(
+    summary: BackfillSummary,
+    start: date,
+    end: date,
+    alerts: dict[str, int] | None,
+    task_runner: str,
+    workers: int,
+) -> str:
+    """The run's markdown artifact: counts, drifted days, alerts, failures."""
+    drifted = sorted(result.day.isoformat() for result in summary.results if result.prediction_drift_detected)
+    computed = summary.days("computed")
+    mean_seconds = sum(result.seconds for result in computed) / len(computed) if computed else 0.0
+    lines = [
+        f"# Monitoring {start} .. {end}",
+        "",
+        f"Model version `{summary.model_version}`, task runner `{task_runner}` with {workers} workers, "
+        f"{summary.seconds:.1f} s in all ({mean_seconds:.2f} s per computed day).",
+        "",
+        "| days | count |",
+        "|---|---|",
+        f"| computed | {len(computed)} |",
+        f"| skipped (already done) | {len(summary.days('skipped'))} |",
+        f"| without predictions | {len(summary.days('no_data'))} |",
+        f"| failed | {len(summary.days('failed'))} |",
+        f"| with prediction drift | {len(drifted)} |",
+        "",
+    ]
+    if drifted:
+        lines += [f"Prediction drift on: {', '.join(drifted)}", ""]
+    if alerts is None:
+        lines.append("Alerts: marts.fct_alerts does not exist yet.")
+    else:
+        total = sum(alerts.values())
+        per_severity = (
+            ", ".join(f"{severity} {count}" for severity, count in sorted(alerts.items())) or "none"
+        )
+        lines.append(f"Alerts in marts.fct_alerts for the range: {total} ({per_severity}).")
+    for result in summary.days("failed"):
+        lines.append(f"- failed {result.day}: {result.error}")
+    return "\n".join(lines) + "\n"
+
+
+@flow(name="daily")
+def daily(
+    run_date: date | None = None, model_version: str | None = None, workspace: bool = True
+) -> dict[str, Any]:
+    """The daily job: build the marts, score yesterday with the champion, monitor yesterday.
+
+    Assumes the day's data was loaded into raw.* (salesmon load). `run_date` defaults to today; the
+    monitored day is the day before it.
+    """
+    day = (run_date or date.today()) - timedelta(days=1)
+    build_marts_except_monitoring()
+    version = score_task(day, day, model_version)
+    return monitor_days(day, day, version, workers=1, task_runner="thread", workspace=workspace)
+
+
+@flow(name="retrain")
+def retrain(monitor_from: date | None = None, score_until: date | None = None) -> dict[str, Any]:
+    """Train and register a new champion for a monitored period starting at `monitor_from`.
+
+    Then scores the monitored period (from `monitor_from` to `score_until`, default the last day of
+    the features mart) with the new champion, ready for a backfill.
+    """
+    trained = train_task(monitor_from)
+    if score_until is None:
+        score_until = last_feature_day()
+    if score_until is not None and score_until >= trained["monitor_from"]:
+        score_task(trained["monitor_from"], score_until, trained["champion_version"])
+    return {**trained, "scored_until": score_until}

@@ -1,0 +1,420 @@
+"""The monitoring engine and the monitor-days flow, end to end on small generated data.
+
+The whole pipeline runs for real once per module (generate 4 stores x 8.5 months, load, dbt features
+mart, train, score the monitored period and the forecast-request days), then the tests compute
+slices with real Evidently into the real warehouse and check the stored values against numpy, the
+idempotency of reruns, the skipping of finished days, and the Prefect flow with 2 worker processes.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+
+from monitoring.config import DEFAULT_CONFIG, MonitoringConfig
+from monitoring.engine import backfill, compute_day, plan_days
+from monitoring.slices import clear_reference_cache, get_reference, load_slice, slice_query
+
+pytestmark = pytest.mark.slow
+
+STORES = 4
+FAMILIES = 33
+START = date(2016, 12, 1)
+END = date(2017, 8, 15)
+DAY = date(2017, 6, 1)
+FIRST = date(2017, 6, 2)  # the 10 days of the backfill tests
+NO_ACTUALS_DAY = date(2017, 8, 20)  # a forecast-request day: features and predictions, no sales yet
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One Prefect test server for the session (about 20 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with prefect_test_harness(server_startup_timeout=120):
+            yield
+
+
+@pytest.fixture(scope="module")
+def monitored_db(module_database: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Generated data loaded, features mart built, a model trained, the monitored period scored."""
+    from models_ml.score import score
+    from models_ml.train import train
+    from warehouse.dbt import run_dbt
+    from warehouse.generator import generate
+    from warehouse.loader import load_folder
+
+    data_dir: Path = tmp_path_factory.mktemp("monitoring-data")
+    dbt_root = tmp_path_factory.mktemp("dbt-monitoring")
+    generate(data_dir, stores=STORES, start=START, end=END, seed=11)
+    load_folder(data_dir)
+    run_dbt(
+        [
+            "run",
+            "--select",
+            "+fct_sales_features",
+            "--target-path",
+            str(dbt_root / "target"),
+            "--log-path",
+            str(dbt_root / "logs"),
+        ],
+        quiet=True,
+    )
+    trained = train()
+    score(trained.windows.monitor_from, NO_ACTUALS_DAY)
+    clear_reference_cache()
+    return module_database
+
+
+def _champion(conn: psycopg.Connection) -> str:
+    return conn.execute("select model_version from ml.model_registry where is_champion").fetchone()[0]
+
+
+def _metrics(conn: psycopg.Connection, day: date) -> dict[tuple[str, str, str, str], tuple]:
+    """A slice's stored metric rows keyed by (name, column, segment type, segment value)."""
+    rows = conn.execute(
+        "select metric_name, column_name, segment_type, segment_value, metric_family, value, stattest,"
+        " threshold, detected from monitoring.metric_values where slice_date = %s",
+        (day,),
+    ).fetchall()
+    return {row[:4]: row[4:] for row in rows}
+
+
+def _computed_at(conn: psycopg.Connection, days: list[date]) -> dict[date, object]:
+    rows = conn.execute(
+        "select slice_date, max(computed_at) from monitoring.metric_values"
+        " where slice_date = any(%s) group by slice_date",
+        (days,),
+    ).fetchall()
+    return dict(rows)
+
+
+def _same_values(left: dict, right: dict) -> bool:
+    if left.keys() != right.keys():
+        return False
+    for key, (family, value, stattest, threshold, detected) in left.items():
+        other = right[key]
+        if (family, stattest, threshold, detected) != (other[0], other[2], other[3], other[4]):
+            return False
+        if (value is None) != (other[1] is None):
+            return False
+        if value is not None and not math.isclose(value, other[1], rel_tol=1e-9, abs_tol=1e-12):
+            return False
+    return True
+
+
+# --- slices ---------------------------------------------------------------------------------------
+
+
+def test_slice_query_selects_exactly_the_day_with_bound_parameters(monitored_db: str) -> None:
+    with psycopg.connect(monitored_db) as conn:
+        version = _champion(conn)
+        text = slice_query(DEFAULT_CONFIG).as_string(conn)
+        current = load_slice(conn, DAY, version, DEFAULT_CONFIG)
+        plan = "\n".join(
+            row[0]
+            for row in conn.execute(
+                psycopg.sql.SQL("explain ") + slice_query(DEFAULT_CONFIG),
+                {"sales_date": DAY, "model_version": version},
+            )
+        )
+    assert "%(sales_date)s" in text and "%(model_version)s" in text
+    assert DAY.isoformat() not in text and version not in text
+    assert len(current) == STORES * FAMILIES
+    assert set(current["sales_date"]) == {DAY}
+    assert current[["store_nbr", "family"]].drop_duplicates().shape[0] == STORES * FAMILIES
+    assert current["prediction"].notna().all()
+    # Both tables are read through an index on the day, never scanned whole.
+    assert "Seq Scan" not in plan, plan
+
+
+def test_reference_is_the_same_weekday_of_the_validation_window(monitored_db: str) -> None:
+    with psycopg.connect(monitored_db) as conn:
+        version = _champion(conn)
+        reference = get_reference(conn, version, DAY.isoweekday(), DEFAULT_CONFIG)
+        again = get_reference(conn, version, DAY.isoweekday(), DEFAULT_CONFIG)
+        window = conn.execute(
+            "select valid_start, valid_end from ml.model_registry where model_version = %s", (version,)
+        ).fetchone()
+    assert again is reference  # cached per (version, weekday) in the process
+    days = sorted(set(reference.frame["sales_date"]))
+    assert len(days) == 4
+    assert all(day.isoweekday() == DAY.isoweekday() and window[0] <= day <= window[1] for day in days)
+    assert len(reference.frame) == 4 * STORES * FAMILIES
+    assert len(reference.reference_hash) == 32
+
+
+# --- one day --------------------------------------------------------------------------------------
+
+
+def test_day_metrics_match_the_slice(monitored_db: str) -> None:
+    result = compute_day(DAY, workspace=False)
+    assert result.status == "computed"
+    with psycopg.connect(monitored_db) as conn:
+        version = _champion(conn)
+        current = load_slice(conn, DAY, version, DEFAULT_CONFIG)
+        metrics = _metrics(conn, DAY)
+        run = conn.execute(
+            "select status, row_count, metric_count, config_hash, evidently_version, finished_at is not null"
+            " from monitoring.runs where slice_date = %s and status = 'success'",
+            (DAY,),
+        ).fetchone()
+
+    def value(name: str, column: str = "", segment_type: str = "", segment_value: str = "") -> float | None:
+        return metrics[(name, column, segment_type, segment_value)][1]
+
+    sales = current["sales"].to_numpy()
+    prediction = current["prediction"].to_numpy()
+    assert value("row_count") == len(current) == STORES * FAMILIES
+    assert value("expected_row_count") == STORES * FAMILIES
+    assert value("row_count_ratio") == 1.0
+    assert value("mae") == pytest.approx(np.mean(np.abs(prediction - sales)), rel=1e-12)
+    assert value("rmse") == pytest.approx(np.sqrt(np.mean((prediction - sales) ** 2)), rel=1e-12)
+    log_error = np.log1p(np.clip(prediction, 0, None)) - np.log1p(sales)
+    assert value("rmsle") == pytest.approx(np.sqrt(np.mean(log_error**2)), rel=1e-12)
+    assert value("rmsle_ratio") == pytest.approx(value("rmsle") / value("reference_rmsle"), rel=1e-12)
+    assert value("mean_prediction") == pytest.approx(prediction.mean(), rel=1e-12)
+    assert value("missing_values_share") == pytest.approx(
+        current[[*DEFAULT_CONFIG.feature_columns, "prediction"]].isna().to_numpy().mean(), abs=1e-12
+    )
+    _, drift, stattest, threshold, detected = metrics[("prediction_drift_score", "", "", "")]
+    assert 0.0 <= drift <= 1.0
+    assert (stattest, threshold) == ("wasserstein(log1p)", 0.1)
+    assert detected is (drift >= threshold)
+    column_rows = {key[1]: row for key, row in metrics.items() if key[0] == "column_drift_score"}
+    assert {"onpromotion", "sales_lag_7", "family"} <= set(column_rows) <= set(DEFAULT_CONFIG.feature_columns)
+    for column, row in column_rows.items():
+        assert (row[2], row[3]) == (
+            DEFAULT_CONFIG.stattest_label(column),
+            DEFAULT_CONFIG.stattest_for(column)[1],
+        )
+    drifted = sum(1 for row in column_rows.values() if row[4])
+    assert value("drifted_columns_count") == drifted
+    assert value("drifted_columns_share") == pytest.approx(drifted / len(column_rows))
+    families = {key[3] for key in metrics if key[0] == "segment_rmsle" and key[2] == "family"}
+    assert len(families) == FAMILIES
+    grocery = current[current["family"] == "GROCERY I"]
+    assert value("segment_mae", "", "family", "GROCERY I") == pytest.approx(
+        np.mean(np.abs(grocery["prediction"] - grocery["sales"])), rel=1e-12
+    )
+    q_values = [row for key, row in metrics.items() if key[0] == "segment_q_value"]
+    assert q_values and all(row[3] == 0.05 and row[4] is not None for row in q_values)
+    assert run[0] == "success" and run[1] == len(current) and run[2] == len(metrics) and run[5]
+    assert run[3] == DEFAULT_CONFIG.config_hash()
+
+
+def test_rerun_replaces_the_slice_with_identical_values(monitored_db: str) -> None:
+    with psycopg.connect(monitored_db) as conn:
+        before = _metrics(conn, DAY)
+        before_at = _computed_at(conn, [DAY])
+    result = compute_day(DAY, force=True, workspace=False)
+    assert result.status == "computed"
+    with psycopg.connect(monitored_db) as conn:
+        after = _metrics(conn, DAY)
+        after_at = _computed_at(conn, [DAY])
+        total, distinct_runs = conn.execute(
+            "select count(*), count(distinct run_id) from monitoring.metric_values where slice_date = %s",
+            (DAY,),
+        ).fetchone()
+    assert total == len(before) and distinct_runs == 1  # replaced, not duplicated
+    assert _same_values(before, after)
+    assert after_at[DAY] > before_at[DAY]
+
+
+def test_day_without_actuals_has_null_performance(monitored_db: str) -> None:
+    result = compute_day(NO_ACTUALS_DAY, workspace=False)
+    assert result.status == "computed"
+    with psycopg.connect(monitored_db) as conn:
+        metrics = _metrics(conn, NO_ACTUALS_DAY)
+        # Leave the monitored days contiguous: the mart's gap test would fail the flow's dbt build.
+        conn.execute("delete from monitoring.metric_values where slice_date = %s", (NO_ACTUALS_DAY,))
+        conn.execute("delete from monitoring.runs where slice_date = %s", (NO_ACTUALS_DAY,))
+    for name in ("mae", "rmse", "rmsle", "rmsle_ratio", "mean_sales", "zero_sales_store_share"):
+        assert metrics[(name, "", "", "")][1] is None, name
+    assert not [key for key in metrics if key[0].startswith("segment_")]
+    assert metrics[("row_count", "", "", "")][1] == STORES * FAMILIES
+    assert metrics[("prediction_drift_score", "", "", "")][1] is not None
+
+
+def test_day_without_predictions_is_reported_not_computed(monitored_db: str) -> None:
+    result = compute_day(START + timedelta(days=40), workspace=False)
+    assert result.status == "no_data"
+
+
+def test_drawn_report_agrees_with_stored_values_and_fills_the_workspace(
+    monitored_db: str, tmp_path: Path
+) -> None:
+    """DriftedColumnsCount, MAE and RMSE (only in drawn reports) give what the engine stored."""
+    from monitoring.report import run_report
+    from monitoring.results import SliceContext
+    from monitoring.workspace import PROJECT_NAME, _workspace, workspace_path
+
+    with psycopg.connect(monitored_db) as conn:
+        version = _champion(conn)
+        ctx = SliceContext(
+            DAY,
+            version,
+            DEFAULT_CONFIG,
+            load_slice(conn, DAY, version, DEFAULT_CONFIG),
+            get_reference(conn, version, DAY.isoweekday(), DEFAULT_CONFIG),
+        )
+    values, snapshot = run_report(ctx, render=True)
+    stored = {value.name: value.value for value in values if not value.column_name and not value.segment_type}
+    results = {type(result).__name__: result for result in snapshot.metric_results.values()}
+    by_name = {metric["metric_name"].split("(")[0]: metric["value"] for metric in snapshot.dict()["metrics"]}
+    assert by_name["DriftedColumnsCount"]["count"] == stored["drifted_columns_count"]
+    assert by_name["MAE"]["mean"] == pytest.approx(stored["mae"], rel=1e-9)
+    assert by_name["RMSE"] == pytest.approx(stored["rmse"], rel=1e-9)
+    assert results  # the snapshot holds every metric's result keyed by metric id
+
+    html_dir = tmp_path / "html"
+    compute_day(DAY, force=True, html_dir=html_dir, workspace=True)
+    compute_day(DAY, force=True, html_dir=html_dir, workspace=True)
+    assert (html_dir / f"{DAY.isoformat()}.html").stat().st_size > 100_000
+    workspace = _workspace(str(workspace_path()))
+    project = workspace.search_project(PROJECT_NAME)[0]
+    assert len(workspace.list_runs(project.id)) == 1  # the recomputed day replaced its snapshot
+
+
+# --- ranges ---------------------------------------------------------------------------------------
+
+
+def test_interrupted_backfill_resumes_and_flow_matches_serial(
+    monitored_db: str, prefect_harness: None
+) -> None:
+    """Days 1-5 computed, then the flow on days 1-10 with 2 processes computes only 6-10, with the
+    values of a serial run; a second run skips everything; force recomputes."""
+    from orchestration.flows import monitor_days
+
+    days = [FIRST + timedelta(days=offset) for offset in range(10)]
+    first = backfill(days[0], days[4], workers=1, workspace=False)
+    assert [result.day for result in first.days("computed")] == days[:5]
+    with psycopg.connect(monitored_db) as conn:
+        first_at = _computed_at(conn, days[:5])
+
+    result = monitor_days(days[0], days[-1], workers=2, task_runner="process", workspace=False)
+    assert result["computed"] == [day.isoformat() for day in days[5:]]
+    assert result["skipped"] == [day.isoformat() for day in days[:5]]
+    with psycopg.connect(monitored_db) as conn:
+        assert _computed_at(conn, days[:5]) == first_at
+        flow_values = {day: _metrics(conn, day) for day in days[5:]}
+        flow_runs = conn.execute(
+            "select count(*) from monitoring.runs where slice_date = any(%s) and status = 'success'"
+            " and flow_run_id is not null",
+            (days[5:],),
+        ).fetchone()[0]
+        marts = conn.execute("select count(*) from marts.fct_model_health_daily").fetchone()[0]
+    assert flow_runs == 5
+    assert marts >= 10  # the flow built the metrics mart afterwards
+
+    serial = backfill(days[5], days[-1], workers=1, force=True, workspace=False)
+    assert len(serial.days("computed")) == 5
+    with psycopg.connect(monitored_db) as conn:
+        for day in days[5:]:
+            assert _same_values(flow_values[day], _metrics(conn, day)), day
+        all_at = _computed_at(conn, days)
+
+    again = backfill(days[0], days[-1], workers=2, workspace=False)
+    assert len(again.days("skipped")) == 10 and not again.days("computed")
+    with psycopg.connect(monitored_db) as conn:
+        assert _computed_at(conn, days) == all_at
+        skipped_runs = conn.execute(
+            "select count(*) from monitoring.runs where slice_date = any(%s) and status = 'skipped'", (days,)
+        ).fetchone()[0]
+    assert skipped_runs >= 15
+
+    forced = backfill(days[0], days[1], workers=1, force=True, workspace=False)
+    assert len(forced.days("computed")) == 2
+    with psycopg.connect(monitored_db) as conn:
+        forced_at = _computed_at(conn, days[:2])
+        forced_values = {day: _metrics(conn, day) for day in days[:2]}
+    assert all(forced_at[day] > all_at[day] for day in days[:2])
+
+    # The "hybrid" runner: tasks on threads, slices on a process pool; same values again.
+    hybrid = monitor_days(
+        days[0], days[1], force=True, workers=2, task_runner="hybrid", workspace=False, build_marts=False
+    )
+    assert hybrid["computed"] == [day.isoformat() for day in days[:2]]
+    with psycopg.connect(monitored_db) as conn:
+        for day in days[:2]:
+            assert _same_values(forced_values[day], _metrics(conn, day)), day
+
+
+def test_a_new_configuration_recomputes(monitored_db: str) -> None:
+    days = (FIRST, FIRST + timedelta(days=1))
+    assert plan_days(*days).to_compute == []
+    other = MonitoringConfig(numerical_threshold=0.2)
+    assert other.config_hash() != DEFAULT_CONFIG.config_hash()
+    assert plan_days(*days, config=other).to_compute == list(days)
+
+
+# --- units ----------------------------------------------------------------------------------------
+
+
+def test_one_sided_test_and_bh_match_scipy() -> None:
+    from scipy.stats import false_discovery_control, mannwhitneyu
+
+    from monitoring.performance import benjamini_hochberg, one_sided_p_value
+
+    rng = np.random.default_rng(3)
+    for size in (5, 40, 400):
+        current = np.round(rng.exponential(1.2, size), 1)
+        reference = np.round(rng.exponential(1.0, 4 * size), 1)
+        expected = mannwhitneyu(current, reference, alternative="greater", method="asymptotic").pvalue
+        assert one_sided_p_value(current, reference) == pytest.approx(expected, rel=1e-10)
+    assert one_sided_p_value(np.zeros(3), np.zeros(5)) == 1.0
+    assert one_sided_p_value(np.empty(0), np.ones(3)) is None
+    p_values = [0.01, None, 0.04, 0.03, 0.5]
+    adjusted = benjamini_hochberg(p_values)
+    expected = false_discovery_control([0.01, 0.04, 0.03, 0.5], method="bh")
+    assert adjusted[1] is None
+    assert [adjusted[0], adjusted[2], adjusted[3], adjusted[4]] == pytest.approx(list(expected))
+
+
+def test_only_connection_errors_are_retried() -> None:
+    from prefect.states import Failed
+
+    from orchestration.flows import make_task_runner, retry_on_transient_db_error
+
+    assert retry_on_transient_db_error(None, None, Failed(data=psycopg.OperationalError("server closed")))
+    assert not retry_on_transient_db_error(None, None, Failed(data=ValueError("bad slice")))
+    with pytest.raises(ValueError, match="unknown task_runner"):
+        make_task_runner("fibers", 2)
+
+
+def test_prefect_yaml_deploys_the_three_flows() -> None:
+    import yaml
+    from prefect.flows import load_flow_from_entrypoint
+
+    root = Path(__file__).resolve().parent.parent
+    config = yaml.safe_load((root / "prefect.yaml").read_text())
+    deployments = {deployment["name"]: deployment for deployment in config["deployments"]}
+    assert set(deployments) == {"daily", "backfill", "retrain"}
+    assert deployments["daily"]["schedules"][0]["cron"] == "0 6 * * *"
+    assert "schedules" not in deployments["retrain"]
+    for deployment in deployments.values():
+        flow = load_flow_from_entrypoint(str(root / deployment["entrypoint"]))
+        assert set(deployment.get("parameters", {})) <= set(flow.parameters.properties)
+
+
+def test_cli_monitor_rejects_bad_arguments_before_running() -> None:
+    from typer.testing import CliRunner
+
+    from orchestration.cli import app
+
+    runner = CliRunner()
+    reversed_range = runner.invoke(app, ["monitor", "--start", "2017-06-10", "--end", "2017-06-01"])
+    assert reversed_range.exit_code == 1 and "before" in reversed_range.output
+    bad_runner = runner.invoke(
+        app, ["monitor", "--start", "2017-06-01", "--end", "2017-06-02", "--task-runner", "fibers"]
+    )
+    assert bad_runner.exit_code == 1 and "process, hybrid, thread, dask" in bad_runner.output
