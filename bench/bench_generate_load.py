@@ -12,21 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
+from bench._common import private_warehouse
+
 GENERATE_GOAL_SECONDS = 60.0
 LOAD_GOAL_ROWS_PER_SECOND = 200_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _row(step: str, rows: int, seconds: float, goal: str, passed: bool | None) -> tuple[str, ...]:
@@ -83,23 +76,8 @@ def main() -> None:
     parser.add_argument("--end", type=date.fromisoformat, default=date(2017, 8, 15))
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="salesmon-bench-"))
-    embedded = not os.environ.get("SALESMON_DATABASE_URL")
-    if embedded:
-        os.environ["SALESMON_HOME"] = str(work / "home")
-        os.environ["SALESMON_PG_PORT"] = str(_free_port())
-    from warehouse.settings import get_settings
-
-    get_settings.cache_clear()
-    settings = get_settings()
-    try:
+    with private_warehouse("salesmon-bench-") as work:
         rows = run(args.stores, args.start, args.end, work)
-    finally:
-        if embedded:
-            from warehouse import embedded as server
-
-            server.stop(settings)
-        shutil.rmtree(work, ignore_errors=True)
     print()
     print(_table(rows))
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())

@@ -15,23 +15,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
-import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
+
+from bench._common import private_warehouse
 
 READ_GOAL_SECONDS = 60.0
 TRAIN_GOAL_SECONDS = 180.0
 SCORE_GOAL_SECONDS = 30.0
 IMPROVEMENT_GOAL = 0.20
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class CpuClock:
@@ -198,23 +191,8 @@ def main() -> None:
     parser.add_argument("--end", type=date.fromisoformat, default=date(2017, 8, 15))
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="salesmon-bench-model-"))
-    embedded = not os.environ.get("SALESMON_DATABASE_URL")
-    if embedded:
-        os.environ["SALESMON_HOME"] = str(work / "home")
-        os.environ["SALESMON_PG_PORT"] = str(_free_port())
-    from warehouse.settings import get_settings
-
-    get_settings.cache_clear()
-    settings = get_settings()
-    try:
+    with private_warehouse("salesmon-bench-model-") as work:
         rows, validation = run(args.stores, args.start, args.end, work)
-    finally:
-        if embedded:
-            from warehouse import embedded as server
-
-            server.stop(settings)
-        shutil.rmtree(work, ignore_errors=True)
     print()
     print(validation)
     print()

@@ -10,22 +10,13 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+from models_ml.features import HISTORY_FEATURES
+
 # Bump when the engine computes or names metrics differently with an unchanged configuration.
 ENGINE_VERSION = 1
 
-NUMERICAL_COLUMNS: tuple[str, ...] = (
-    "onpromotion",
-    "transactions_lag_1",
-    "sales_lag_1",
-    "sales_lag_7",
-    "sales_lag_14",
-    "sales_lag_28",
-    "sales_mean_7",
-    "sales_std_7",
-    "sales_mean_28",
-    "sales_std_28",
-    "sales_same_weekday_mean_4w",
-)
+# The model's promotion count and sales-history features; calendar features are constant within a day.
+NUMERICAL_COLUMNS: tuple[str, ...] = ("onpromotion", *HISTORY_FEATURES)
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("store_type", "cluster", "city", "state", "family")
 SEGMENT_TYPES: tuple[str, ...] = ("store_type", "cluster", "city", "family")
 
