@@ -43,7 +43,9 @@ from monitoring.engine import (
 )
 
 TASK_RUNNERS = ("process", "hybrid", "thread", "dask")
-MONITORING_SELECTION = ["monitoring_thresholds", "path:models/marts/monitoring"]
+# After monitoring: the thresholds seed, the metrics mart, and the ml marts (predictions vs actuals,
+# model versions), which the scoring and training before it changed.
+MONITORING_SELECTION = ["monitoring_thresholds", "path:models/marts/ml", "path:models/marts/monitoring"]
 
 
 def retry_on_transient_db_error(task: Any, task_run: Any, state: Any) -> bool:
@@ -191,7 +193,7 @@ def record_skipped_task(plan: Plan, flow_run_id: str | None) -> int:
 
 @task(name="build-monitoring-marts", retries=1, retry_delay_seconds=10, cache_policy=NO_CACHE)
 def build_monitoring_marts() -> str:
-    """`dbt build` of the thresholds seed and the metrics mart (models/marts/monitoring)."""
+    """`dbt build` of the thresholds seed, the ml marts and the metrics mart (models/marts/monitoring)."""
     from warehouse.dbt import run_dbt
 
     return run_dbt(["build", "--select", *MONITORING_SELECTION], quiet=True)

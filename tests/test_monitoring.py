@@ -313,8 +313,12 @@ def test_interrupted_backfill_resumes_and_flow_matches_serial(
             (days[5:],),
         ).fetchone()[0]
         marts = conn.execute("select count(*) from marts.fct_model_health_daily").fetchone()[0]
+        champion = conn.execute(
+            "select model_version from marts.dim_model_versions where is_champion"
+        ).fetchone()
     assert flow_runs == 5
     assert marts >= 10  # the flow built the metrics mart afterwards
+    assert champion == (result["model_version"],)  # and the ml marts, which training and scoring changed
 
     serial = backfill(days[5], days[-1], workers=1, force=True, workspace=False)
     assert len(serial.days("computed")) == 5
