@@ -13,6 +13,7 @@ are the same either way.
 from __future__ import annotations
 
 import contextvars
+import functools
 import warnings
 from datetime import datetime, time
 from typing import Any
@@ -57,6 +58,7 @@ def warm_up() -> None:
     _install_render_switch()
 
 
+@functools.lru_cache(maxsize=1)
 def evidently_version() -> str:
     """The installed Evidently version, without importing it."""
     from importlib.metadata import version

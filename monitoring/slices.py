@@ -20,10 +20,9 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from models_ml.features import FEATURES_SCHEMA, FEATURES_TABLE, KEY_COLUMNS
+from models_ml.registry import champion_version
 from monitoring.config import MonitoringConfig
-
-FEATURES_TABLE = ("marts", "fct_sales_features")
-KEY_COLUMNS: tuple[str, ...] = ("sales_date", "store_nbr", "family")
 
 
 class NoChampionError(RuntimeError):
@@ -59,7 +58,7 @@ def slice_query(config: MonitoringConfig) -> sql.Composed:
         " order by features.store_nbr, features.family"
     ).format(
         columns=sql.SQL(", ").join(sql.Identifier("features", column) for column in columns),
-        features=sql.Identifier(*FEATURES_TABLE),
+        features=sql.Identifier(FEATURES_SCHEMA, FEATURES_TABLE),
     )
 
 
@@ -170,10 +169,10 @@ def resolve_model_version(conn: psycopg.Connection, model_version: str | None) -
         if row is None:
             raise NoChampionError(f"model version {model_version!r} is not in ml.model_registry")
         return model_version
-    row = conn.execute("select model_version from ml.model_registry where is_champion").fetchone()
-    if row is None:
+    champion = champion_version(conn)
+    if champion is None:
         raise NoChampionError("no champion in ml.model_registry: train a model first (salesmon train)")
-    return str(row[0])
+    return champion
 
 
 _SIGNATURE_SQL = """
@@ -198,14 +197,9 @@ def slice_signatures(conn: psycopg.Connection, model_version: str, start: date, 
     Only days with predictions of the version appear. A day whose signature changed since it was
     computed (late actuals, rescoring) is recomputed by the next backfill.
     """
-    query = sql.SQL(_SIGNATURE_SQL).format(features=sql.Identifier(*FEATURES_TABLE))
+    query = sql.SQL(_SIGNATURE_SQL).format(features=sql.Identifier(FEATURES_SCHEMA, FEATURES_TABLE))
     rows = conn.execute(query, {"start": start, "end": end, "model_version": model_version}).fetchall()
     return {day: signature for day, signature in rows}
-
-
-def iso_weekday(day: date) -> int:
-    """ISO day of the week, Monday 1 .. Sunday 7 (the features mart's `day_of_week`)."""
-    return day.isoweekday()
 
 
 def finite(values: pd.Series | np.ndarray) -> np.ndarray:

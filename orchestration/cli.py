@@ -108,12 +108,13 @@ def db_url() -> None:
 
     from warehouse.db import conninfo
 
-    params = conninfo_to_dict(conninfo())
-    if "host" in params and "://" not in conninfo():
+    info = conninfo()
+    params = conninfo_to_dict(info)
+    if "host" in params and "://" not in info:
         user = params.get("user", "postgres")
         _echo(f"postgresql://{user}@{params['host']}:{params.get('port', 5432)}/{params.get('dbname', '')}")
     else:
-        _echo(conninfo())
+        _echo(info)
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -326,9 +327,7 @@ def monitor(
             html_dir=str(html) if html else None,
             workspace=workspace,
         )
-    except (NoChampionError, ValueError) as exc:
-        _fail(str(exc))
-    except RuntimeError as exc:
+    except (NoChampionError, ValueError, RuntimeError) as exc:
         _fail(str(exc))
     _echo(
         f"model {result['model_version']}: {len(result['computed'])} days computed, {len(result['skipped'])}"

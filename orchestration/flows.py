@@ -83,7 +83,7 @@ def make_task_runner(kind: str, workers: int) -> Any:
     hands its slice to the process pool that `monitor_days` opens.
     """
     workers = max(1, workers)
-    if kind == "hybrid":
+    if kind in ("hybrid", "thread"):
         from prefect.task_runners import ThreadPoolTaskRunner
 
         return ThreadPoolTaskRunner(max_workers=workers)
@@ -91,10 +91,6 @@ def make_task_runner(kind: str, workers: int) -> Any:
         from prefect.task_runners import ProcessPoolTaskRunner
 
         return ProcessPoolTaskRunner(max_workers=workers, initializer=worker_init)
-    if kind == "thread":
-        from prefect.task_runners import ThreadPoolTaskRunner
-
-        return ThreadPoolTaskRunner(max_workers=workers)
     if kind == "dask":
         try:
             from prefect_dask import DaskTaskRunner

@@ -46,6 +46,11 @@ def connect(*, autocommit: bool = False, bootstrap_schema: bool = True) -> psyco
     return psycopg.connect(info, autocommit=autocommit)
 
 
+def ensure_bootstrapped() -> None:
+    """Bootstrap the configured warehouse once per process (`bootstrap` runs every time)."""
+    _bootstrap(conninfo())
+
+
 @lru_cache(maxsize=8)
 def _bootstrap(info: str) -> None:
     bootstrap(info)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from warehouse.db import bootstrap, dbt_env
+from warehouse.db import dbt_env, ensure_bootstrapped
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
@@ -33,7 +33,7 @@ def run_dbt(args: list[str], *, quiet: bool = False) -> str:
     The warehouse is bootstrapped first, so the sources Python writes exist even before the
     first training or monitoring run. Raises `DbtError` when dbt fails.
     """
-    bootstrap()
+    ensure_bootstrapped()
     env = {**os.environ, **dbt_env(), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)}
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     cmd = [*_dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR)]
