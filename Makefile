@@ -37,7 +37,9 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.bench_generate_load
+	$(BIN)/python -m bench.bench_model
+	$(BIN)/python -m bench.bench_monitoring
 
 clean:
 	-$(BIN)/salesmon db stop
