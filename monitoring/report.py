@@ -23,6 +23,7 @@ import pandas as pd
 
 from monitoring import drift, performance, quality
 from monitoring.results import FamilyPart, MetricValue, SliceContext
+from monitoring.slices import Reference
 
 FAMILIES = (quality, drift, performance)
 
@@ -66,8 +67,9 @@ def evidently_version() -> str:
     return version("evidently")
 
 
-def data_definition(ctx: SliceContext) -> Any:
-    """Evidently's view of the slice: numerical and categorical features, and the regression pair.
+def data_definition(config: Any, has_actuals: bool) -> Any:
+    """Evidently's view of a slice: numerical and categorical features, and the regression pair
+    when the slice has actual sales.
 
     A column compared on log1p is only in Evidently's dataset as its log1p copy (its nulls are the
     same); the prediction and the target are also there as they are, for the regression widgets of
@@ -75,9 +77,8 @@ def data_definition(ctx: SliceContext) -> Any:
     """
     from evidently import DataDefinition, Regression
 
-    config = ctx.config
     regression = None
-    if ctx.has_actuals:
+    if has_actuals:
         regression = [Regression(target=config.target_column, prediction=config.prediction_column)]
     numerical = [config.drift_column(column) for column in config.numerical_columns]
     numerical += [config.prediction_column, config.target_column]
@@ -88,6 +89,24 @@ def data_definition(ctx: SliceContext) -> Any:
         categorical_columns=list(config.categorical_columns),
         regression=regression,
     )
+
+
+def reference_dataset(reference: Reference, config: Any, has_actuals: bool = True) -> Any:
+    """The reference as an Evidently dataset, built once per process and reference (it depends only
+    on the data definition, with or without the regression pair), then kept in `reference.derived`."""
+    from evidently import Dataset
+
+    key = f"evidently_dataset:{has_actuals}"
+    dataset = reference.derived.get(key)
+    if dataset is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy's 0/0 in Evidently's statistics of an all-null column
+            dataset = Dataset.from_pandas(
+                evidently_frame(reference.frame, config),
+                data_definition=data_definition(config, has_actuals),
+            )
+        reference.derived[key] = dataset
+    return dataset
 
 
 def log_columns(config: Any) -> dict[str, str]:
@@ -125,19 +144,13 @@ def run_report(ctx: SliceContext, *, render: bool = True) -> tuple[list[MetricVa
     metrics = [metric for part in parts for metric in part.metrics]
     if render:
         metrics += [metric for part in parts for metric in part.display_metrics]
-    definition = data_definition(ctx)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numpy's 0/0 in Evidently's statistics of an all-null column
-        current = Dataset.from_pandas(evidently_frame(ctx.current, ctx.config), data_definition=definition)
-        # The reference's dataset depends only on the data definition (with or without the regression
-        # pair): build it once per process, not once per slice.
-        key = f"evidently_dataset:{ctx.has_actuals}"
-        reference = ctx.reference.derived.get(key)
-        if reference is None:
-            reference = Dataset.from_pandas(
-                evidently_frame(ctx.reference.frame, ctx.config), data_definition=definition
-            )
-            ctx.reference.derived[key] = reference
+        current = Dataset.from_pandas(
+            evidently_frame(ctx.current, ctx.config),
+            data_definition=data_definition(ctx.config, ctx.has_actuals),
+        )
+    reference = reference_dataset(ctx.reference, ctx.config, ctx.has_actuals)
     report = Report(
         metrics,
         include_tests=True,

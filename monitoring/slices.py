@@ -74,29 +74,61 @@ def reference_query(config: MonitoringConfig) -> sql.Composed:
     ).format(columns=sql.SQL(", ").join(sql.Identifier("reference", column) for column in columns))
 
 
-_REFERENCE_HASH_SQL = """
-select
-    extract(isodow from reference.sales_date)::integer as weekday,
-    md5(string_agg(md5(reference::text), '' order by reference.sales_date, reference.store_nbr,
-        reference.family)) as reference_hash,
-    count(*) as row_count
-from ml.reference as reference
-where reference.model_version = %(model_version)s
-group by 1
-"""
+# The reference's columns summed into its fingerprint: every number the monitoring reads from it.
+_REFERENCE_SUMS = (
+    "store_nbr",
+    "sales",
+    "prediction",
+    "onpromotion",
+    "transactions_lag_1",
+    "sales_lag_1",
+    "sales_lag_7",
+    "sales_lag_14",
+    "sales_lag_28",
+    "sales_mean_7",
+    "sales_std_7",
+    "sales_mean_28",
+    "sales_std_28",
+    "sales_same_weekday_mean_4w",
+)
 
 
-def _frame(rows: list[tuple[Any, ...]], columns: list[str], config: MonitoringConfig) -> pd.DataFrame:
-    """Rows from the driver as a typed frame: floats for numbers (NaN for null), text for categories."""
-    frame = pd.DataFrame.from_records(rows, columns=columns)
-    numeric = [*config.numerical_columns, config.target_column, config.prediction_column]
-    for column in numeric:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    for column in {*config.categorical_columns, *config.segment_types}:
-        values = frame[column]
-        frame[column] = values.where(values.isna(), values.astype(str)).astype(object)
-    frame["store_nbr"] = frame["store_nbr"].astype("int64")
-    return frame
+def _reference_hash_query() -> sql.Composed:
+    """A fingerprint of each weekday of a model's reference: row and actuals counts, date range and
+    the sum of every number (cheap aggregates, like a slice's signature: about 20 ms for 28 days,
+    where hashing every row's text took 300 ms)."""
+    sums = sql.SQL(", ").join(
+        sql.SQL("round(sum({})::numeric, 3)").format(sql.Identifier("reference", column))
+        for column in _REFERENCE_SUMS
+    )
+    return sql.SQL(
+        "select extract(isodow from reference.sales_date)::integer as weekday,"
+        " md5(concat_ws('|', count(*), count(reference.sales), min(reference.sales_date),"
+        " max(reference.sales_date), {sums})) as reference_hash"
+        " from ml.reference as reference"
+        " where reference.model_version = %(model_version)s"
+        " group by 1"
+    ).format(sums=sums)
+
+
+def _frame(cursor: psycopg.Cursor[Any], columns: list[str], config: MonitoringConfig) -> pd.DataFrame:
+    """A query's rows as a typed frame, built column by column: floats for numbers (NaN for null),
+    text for categories (the cluster number too), integers for the store number."""
+    rows = cursor.fetchall()
+    numeric = {*config.numerical_columns, config.target_column, config.prediction_column}
+    categorical = {*config.categorical_columns, *config.segment_types}
+    by_column = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    data: dict[str, np.ndarray] = {}
+    for name, values in zip(columns, by_column, strict=True):
+        if name in numeric:
+            data[name] = np.array(values, dtype="float64")
+        elif name in categorical:
+            data[name] = np.array([None if value is None else str(value) for value in values], dtype=object)
+        elif name == "store_nbr":
+            data[name] = np.array(values, dtype="int64")
+        else:
+            data[name] = np.array(values, dtype=object)
+    return pd.DataFrame(data, columns=columns)
 
 
 def load_slice(
@@ -104,8 +136,9 @@ def load_slice(
 ) -> pd.DataFrame:
     """The slice of one day for one model version: features, actual `sales` and `prediction`."""
     columns = [*_slice_columns(config), config.prediction_column]
-    cursor = conn.execute(slice_query(config), {"sales_date": day, "model_version": model_version})
-    return _frame(cursor.fetchall(), columns, config)
+    cursor = conn.cursor(binary=True)  # binary floats and dates: no text parsing
+    cursor.execute(slice_query(config), {"sales_date": day, "model_version": model_version})
+    return _frame(cursor, columns, config)
 
 
 @dataclass
@@ -129,9 +162,9 @@ _HASH_CACHE: dict[str, dict[int, str]] = {}
 
 
 def reference_hashes(conn: psycopg.Connection, model_version: str) -> dict[int, str]:
-    """The reference hash of each ISO weekday of a model version (keys and values of every row)."""
-    rows = conn.execute(_REFERENCE_HASH_SQL, {"model_version": model_version}).fetchall()
-    return {int(weekday): digest for weekday, digest, _count in rows}
+    """The reference fingerprint of each ISO weekday of a model version."""
+    rows = conn.execute(_reference_hash_query(), {"model_version": model_version}).fetchall()
+    return {int(weekday): digest for weekday, digest in rows}
 
 
 def get_reference(
@@ -143,8 +176,9 @@ def get_reference(
     if cached is not None:
         return cached
     columns = [*_slice_columns(config), config.prediction_column]
-    cursor = conn.execute(reference_query(config), {"model_version": model_version, "weekday": weekday})
-    frame = _frame(cursor.fetchall(), columns, config)
+    cursor = conn.cursor(binary=True)
+    cursor.execute(reference_query(config), {"model_version": model_version, "weekday": weekday})
+    frame = _frame(cursor, columns, config)
     hashes = _HASH_CACHE.get(model_version)
     if hashes is None:
         hashes = _HASH_CACHE[model_version] = reference_hashes(conn, model_version)

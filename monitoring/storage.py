@@ -32,7 +32,23 @@ METRIC_COLUMNS = (
     "run_id",
 )
 
-_COPY_SQL = f"copy monitoring.metric_values ({', '.join(METRIC_COLUMNS)}) from stdin"
+METRIC_TYPES = (
+    "date",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "float8",
+    "text",
+    "float8",
+    "bool",
+    "uuid",
+)
+
+# Binary COPY: nothing to format on this side, nothing to parse on the server's.
+_COPY_SQL = f"copy monitoring.metric_values ({', '.join(METRIC_COLUMNS)}) from stdin (format binary)"
 
 _LATEST_SUCCESS_SQL = """
 select distinct on (runs.slice_date)
@@ -117,6 +133,7 @@ def write_slice(
             (day, model_version),
         )
         with conn.cursor().copy(_COPY_SQL) as copy:
+            copy.set_types(METRIC_TYPES)
             for value in values:
                 copy.write_row(
                     (

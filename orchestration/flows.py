@@ -18,7 +18,6 @@ Deployments are in `prefect.yaml` at the repository root.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -36,11 +35,15 @@ from monitoring.engine import (
     BackfillSummary,
     DayResult,
     Plan,
+    close_day_connections,
     compute_day,
     plan_days,
     progress_line,
+    slice_pool,
+    start_fork_server,
     worker_init,
 )
+from monitoring.storage import RunKey
 
 TASK_RUNNERS = ("process", "hybrid", "thread", "dask")
 # After monitoring: the thresholds seed, the metrics mart, and the ml marts (predictions vs actuals,
@@ -65,10 +68,10 @@ _SLICE_POOL: ProcessPoolExecutor | None = None
 
 @contextmanager
 def _slice_pool(workers: int) -> Iterator[None]:
-    """A pool of `workers` spawned processes (Evidently imported once each) for the monitor-day tasks."""
+    """A pool of `workers` slice processes (Evidently imported once, in the fork server) for the
+    monitor-day tasks of this flow run."""
     global _SLICE_POOL
-    context = multiprocessing.get_context("spawn")  # this process runs Prefect's threads: never fork it
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=worker_init) as pool:
+    with slice_pool(workers) as pool:
         _SLICE_POOL = pool
         try:
             yield
@@ -83,7 +86,13 @@ def make_task_runner(kind: str, workers: int) -> Any:
     hands its slice to the process pool that `monitor_days` opens.
     """
     workers = max(1, workers)
-    if kind in ("hybrid", "thread"):
+    if kind == "hybrid":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        # Twice as many task threads as slice processes: while a task does Prefect's bookkeeping,
+        # the next task's slice is already queued, so the processes never wait for Prefect.
+        return ThreadPoolTaskRunner(max_workers=2 * workers)
+    if kind == "thread":
         from prefect.task_runners import ThreadPoolTaskRunner
 
         return ThreadPoolTaskRunner(max_workers=workers)
@@ -145,12 +154,19 @@ def _flow_run_id() -> str | None:
 def monitor_day(
     day: date,
     model_version: str,
+    key: RunKey,
     html_dir: str | None = None,
     workspace: bool = True,
     flow_run_id: str | None = None,
 ) -> DayResult:
-    """Compute and store one slice (the flow already decided that it needs computing)."""
-    options = {"force": True, "html_dir": html_dir, "workspace": workspace, "flow_run_id": flow_run_id}
+    """Compute and store one slice (the flow's plan decided that it needs computing, with this key)."""
+    options = {
+        "force": True,
+        "planned": key,
+        "html_dir": html_dir,
+        "workspace": workspace,
+        "flow_run_id": flow_run_id,
+    }
     pool = _SLICE_POOL
     if pool is not None:
         return pool.submit(compute_day, day, model_version, **options).result()
@@ -248,18 +264,30 @@ def last_feature_day() -> date | None:
 # --- flows -----------------------------------------------------------------------------------------
 
 
-@flow(name="monitor-slices")
 def run_slices(
-    days: list[date],
-    model_version: str,
+    runner: Any,
+    plan: Plan,
     html_dir: str | None = None,
     workspace: bool = True,
     flow_run_id: str | None = None,
 ) -> list[DayResult]:
-    """Submit one monitor-day task per day to this flow's task runner; log a line per finished day."""
+    """Submit one monitor-day task per day to compute to a started task runner (the tasks belong to
+    the calling flow run); log a line per finished day."""
     logger = get_run_logger()
+    model_version, days = plan.model_version, sorted(plan.to_compute)
     futures = {
-        monitor_day.submit(day, model_version, html_dir, workspace, flow_run_id): day for day in sorted(days)
+        runner.submit(
+            monitor_day,
+            {
+                "day": day,
+                "model_version": model_version,
+                "key": plan.keys[day],
+                "html_dir": html_dir,
+                "workspace": workspace,
+                "flow_run_id": flow_run_id,
+            },
+        ): day
+        for day in days
     }
     results: list[DayResult] = []
     started = time.perf_counter()
@@ -281,7 +309,7 @@ def monitor_days(
     model_version: str | None = None,
     force: bool = False,
     workers: int = 2,
-    task_runner: str = "process",
+    task_runner: str = "hybrid",
     html_dir: str | None = None,
     workspace: bool = True,
     build_marts: bool = True,
@@ -297,6 +325,8 @@ def monitor_days(
     logger = get_run_logger()
     started = time.perf_counter()
     flow_run_id = _flow_run_id()
+    if task_runner == "hybrid":
+        start_fork_server()  # its import of Evidently runs while the plan is made
     plan = plan_task(start, end, model_version, force)
     summary = BackfillSummary(model_version=plan.model_version)
     if plan.skipped:
@@ -311,10 +341,11 @@ def monitor_days(
         workers = min(workers, len(plan.to_compute))
         runner = make_task_runner(task_runner, workers)
         pool = _slice_pool(workers) if task_runner == "hybrid" else nullcontext()
-        with _api_for_workers(), pool:
-            summary.results += run_slices.with_options(task_runner=runner)(
-                plan.to_compute, plan.model_version, html_dir, workspace, flow_run_id
-            )
+        with _api_for_workers(), pool, runner:
+            try:
+                summary.results += run_slices(runner, plan, html_dir, workspace, flow_run_id)
+            finally:
+                close_day_connections()  # the "thread" runner's, opened in this process
     marts_error = None
     if build_marts:
         marts_state = build_monitoring_marts(return_state=True)
