@@ -335,11 +335,14 @@ def start_fork_server(*, wait: bool = False) -> None:
         child.join()
 
 
-def slice_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of `workers` slice processes (see `process_context`), each with Evidently imported."""
+def slice_pool(
+    workers: int, context: multiprocessing.context.BaseContext | None = None
+) -> ProcessPoolExecutor:
+    """A pool of `workers` slice processes (started as `process_context` says unless `context` is
+    given), each with Evidently imported and this process's current environment."""
     return ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=process_context(),
+        mp_context=context or process_context(),
         initializer=worker_init,
         initargs=(dict(os.environ),),
     )

@@ -287,14 +287,19 @@ def monitor(
     model_version: Annotated[
         str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Parallel workers (processes with the process runner).")] = 2,
+    workers: Annotated[int, typer.Option(help="Parallel slice processes.")] = 2,
     force: Annotated[bool, typer.Option("--force", help="Recompute days already computed.")] = False,
     html: Annotated[
         Path | None, typer.Option("--html", help="Write one Evidently HTML report per day into this folder.")
     ] = None,
     task_runner: Annotated[
-        str, typer.Option("--task-runner", help="process, hybrid, thread or dask (needs prefect-dask).")
-    ] = "process",
+        str,
+        typer.Option(
+            "--task-runner",
+            help="hybrid (Prefect tasks on threads, slices on processes), process, thread or dask"
+            " (needs prefect-dask).",
+        ),
+    ] = "hybrid",
     workspace: Annotated[
         bool,
         typer.Option(

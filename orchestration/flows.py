@@ -4,11 +4,12 @@ The flows only order tasks; the work is done by `monitoring.engine` (slices), `m
 scoring) and `warehouse.dbt` (marts). `monitor_days` runs one task per day on a configurable task
 runner:
 
-- "process" (default): Prefect's `ProcessPoolTaskRunner`, real parallelism for Evidently's CPU-bound
-  Python; each worker process imports Evidently once (the runner's initializer), never per slice;
-- "hybrid": the tasks run on Prefect's `ThreadPoolTaskRunner` in this process and each hands its slice
-  to a pool of `workers` spawned processes (Evidently imported once each): Prefect's per-task
-  bookkeeping stays in this process instead of running inside the CPU-bound workers;
+- "hybrid" (default): the tasks run on Prefect's `ThreadPoolTaskRunner` in this process (twice as
+  many threads as workers) and each hands its slice to a pool of `workers` processes forked from a
+  fork server that imported Evidently once: Prefect's per-task bookkeeping stays in this process,
+  beside the CPU-bound slices instead of inside them, and the next slice is always queued;
+- "process": Prefect's `ProcessPoolTaskRunner`; each spawned worker imports Prefect and Evidently
+  (the runner's initializer) and does its tasks' bookkeeping itself;
 - "thread": Prefect's `ThreadPoolTaskRunner` (one process, so the slices mostly share one core);
 - "dask": prefect-dask's `DaskTaskRunner` on a local cluster of `workers` processes, when prefect-dask
   is installed (it is not a dependency).
@@ -45,7 +46,7 @@ from monitoring.engine import (
 )
 from monitoring.storage import RunKey
 
-TASK_RUNNERS = ("process", "hybrid", "thread", "dask")
+TASK_RUNNERS = ("hybrid", "process", "thread", "dask")
 # After monitoring: the thresholds seed, the metrics mart, and the ml marts (predictions vs actuals,
 # model versions), which the scoring and training before it changed.
 MONITORING_SELECTION = ["monitoring_thresholds", "path:models/marts/ml", "path:models/marts/monitoring"]
@@ -317,7 +318,8 @@ def monitor_days(
     """Monitor every day from `start` to `end` (one task per day), then build the metrics mart.
 
     Days already computed with the same configuration, reference and inputs are skipped unless
-    `force`. `task_runner` is "process", "thread" or "dask" with `workers` workers. Writes one HTML
+    `force`. `task_runner` is "hybrid", "process", "thread" or "dask" with `workers` workers (see the
+    module's docstring). Writes one HTML
     report per day into `html_dir` when given, and adds the snapshots to the Evidently workspace
     unless `workspace` is false. Ends with a markdown artifact summarising the run; the flow fails
     when a day failed (after the others were computed and the marts built).

@@ -353,6 +353,43 @@ def test_interrupted_backfill_resumes_and_flow_matches_serial(
             assert _same_values(forced_values[day], _metrics(conn, day)), day
 
 
+def test_days_reuse_one_connection_per_thread(monitored_db: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from monitoring.engine import _day_connection, close_day_connections
+
+    close_day_connections()
+    first = _day_connection()
+    compute_day(DAY, force=True, workspace=False)
+    assert _day_connection() is first and not first.closed
+    assert first.autocommit  # nothing is left open in a transaction between days
+    with ThreadPoolExecutor(1) as threads:
+        other = threads.submit(_day_connection).result()
+    assert other is not first
+    close_day_connections()
+    assert first.closed and other.closed
+    replacement = _day_connection()
+    assert replacement is not first and replacement.execute("select 1").fetchone() == (1,)
+    replacement.close()  # a closed (or broken) connection is replaced on the next day
+    assert _day_connection() is not replacement
+    close_day_connections()
+
+
+def test_fork_server_workers_get_the_current_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fork server keeps the environment it started with (the warehouse URL of an earlier run);
+    the pool hands its workers the current one."""
+    import multiprocessing
+    import os
+
+    from monitoring.engine import slice_pool, start_fork_server
+
+    start_fork_server(wait=True)
+    monkeypatch.setenv("SALESMON_PROBE", "set after the fork server started")
+    with slice_pool(1, context=multiprocessing.get_context("forkserver")) as pool:
+        assert pool.submit(os.getenv, "SALESMON_PROBE").result() == "set after the fork server started"
+        assert pool.submit(os.getppid).result() != os.getpid()  # forked by the fork server, not by us
+
+
 def test_a_new_configuration_recomputes(monitored_db: str) -> None:
     days = (FIRST, FIRST + timedelta(days=1))
     assert plan_days(*days).to_compute == []
@@ -421,4 +458,4 @@ def test_cli_monitor_rejects_bad_arguments_before_running() -> None:
     bad_runner = runner.invoke(
         app, ["monitor", "--start", "2017-06-01", "--end", "2017-06-02", "--task-runner", "fibers"]
     )
-    assert bad_runner.exit_code == 1 and "process, hybrid, thread, dask" in bad_runner.output
+    assert bad_runner.exit_code == 1 and "hybrid, process, thread, dask" in bad_runner.output
