@@ -27,6 +27,7 @@ import psycopg
 from monitoring.config import DEFAULT_CONFIG, MonitoringConfig
 from monitoring.results import MetricValue, SliceContext
 from monitoring.slices import (
+    clear_reference_cache,
     get_reference,
     load_slice,
     reference_hashes,
@@ -136,7 +137,8 @@ def _day_connection() -> psycopg.Connection:
     """This thread's connection for computing days, opened once and reused day after day.
 
     A new connection costs the server a process with cold catalog caches (about 10 ms a day). It is
-    reopened when the warehouse URL changed and when it broke; a forked child never uses its
+    reopened when the warehouse URL changed, when it broke, or when it no longer answers (a server
+    restart, an idle timeout: checked with a 0.1 ms round trip); a forked child never uses its
     parent's. It is in autocommit mode: reads are not left open in a transaction between days, and
     every write is an explicit `conn.transaction()`. `close_day_connections` closes them.
     """
@@ -147,24 +149,34 @@ def _day_connection() -> psycopg.Connection:
         conn, entry_info, entry_pid = entry
         if entry_pid != pid:  # inherited through fork: the parent's socket, never to be touched
             entry = None
-        elif conn.closed or conn.broken or entry_info != info:
+        elif conn.closed or conn.broken or entry_info != info or not _answers(conn):
             conn.close()
             entry = None
     if entry is None:
         conn = connect(autocommit=True)
         with _CONNECTIONS_LOCK:
             _CONNECTIONS[thread] = (conn, info, pid)
-    elif conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        conn.rollback()
     return conn
 
 
-def close_day_connections() -> None:
-    """Close the connections this process opened for computing days (when none is in use)."""
-    pid = os.getpid()
+def _answers(conn: psycopg.Connection) -> bool:
+    """Whether a cached connection still works (rolled back first if a failure left a transaction)."""
+    try:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+        conn.execute("select 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def close_day_connections(*, all_threads: bool = True) -> None:
+    """Close the connections this process opened for computing days: every thread's (only when no
+    thread is computing a day, e.g. after a task runner finished), or the calling thread's."""
+    pid, thread = os.getpid(), threading.get_ident()
     with _CONNECTIONS_LOCK:
-        entries = list(_CONNECTIONS.values())
-        _CONNECTIONS.clear()
+        threads = list(_CONNECTIONS) if all_threads else [thread] if thread in _CONNECTIONS else []
+        entries = [_CONNECTIONS.pop(key) for key in threads]
     for conn, _info, entry_pid in entries:
         if entry_pid == pid:
             conn.close()
@@ -202,6 +214,9 @@ def compute_day(
     if planned is not None and model_version:
         version, key = model_version, planned
         reference = get_reference(conn, version, day.isoweekday(), config)
+        if reference.reference_hash != key.reference_hash:  # cached before the reference changed
+            clear_reference_cache()
+            reference = get_reference(conn, version, day.isoweekday(), config)
     else:
         version = resolve_model_version(conn, model_version)
         signature = slice_signatures(conn, version, day, day).get(day)
@@ -316,9 +331,22 @@ def process_context() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(FORK_SERVER_PRELOAD)
+        context.set_forkserver_preload(_fork_server_preload())
         return context
     return multiprocessing.get_context("spawn")
+
+
+def _fork_server_preload() -> list[str]:
+    """FORK_SERVER_PRELOAD, and this process's main module when it runs as a named module (a Prefect
+    worker's `python -m prefect.engine`): every child re-runs that module as `__mp_main__`, which is
+    cheap only when the fork server already imported what it imports."""
+    import sys
+
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    name = getattr(spec, "name", None)
+    if name and name != "__main__" and not name.endswith(".__main__"):
+        return [*FORK_SERVER_PRELOAD, name]
+    return list(FORK_SERVER_PRELOAD)
 
 
 def start_fork_server(*, wait: bool = False) -> None:
@@ -327,7 +355,7 @@ def start_fork_server(*, wait: bool = False) -> None:
     return only once it has imported Evidently (it has then forked a first, empty process)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return
-    multiprocessing.forkserver.set_forkserver_preload(FORK_SERVER_PRELOAD)
+    multiprocessing.forkserver.set_forkserver_preload(_fork_server_preload())
     multiprocessing.forkserver.ensure_running()
     if wait:
         child = multiprocessing.get_context("forkserver").Process(target=os.getpid)
@@ -407,16 +435,17 @@ def backfill(
         for day in plan.to_compute:
             record(_safe_compute(day, plan.model_version, day_options(day)))
     else:
-        if process_context().get_start_method() == "fork":
+        context = process_context()
+        if context.get_start_method() == "fork":
             _load_references(plan, config)  # once here, inherited by every worker
-        with slice_pool(min(workers, total)) as pool:
+        with slice_pool(min(workers, total), context) as pool:
             futures: dict[Future[DayResult], date] = {
                 pool.submit(_safe_compute, day, plan.model_version, day_options(day)): day
                 for day in plan.to_compute
             }
             for future in as_completed(futures):
                 record(future.result())
-    close_day_connections()
+    close_day_connections(all_threads=False)
     summary.seconds = time.perf_counter() - started
     return summary
 

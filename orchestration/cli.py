@@ -287,7 +287,9 @@ def monitor(
     model_version: Annotated[
         str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Parallel slice processes.")] = 2,
+    workers: Annotated[
+        int, typer.Option(help="Parallel workers: slice processes (threads with --task-runner thread).")
+    ] = 2,
     force: Annotated[bool, typer.Option("--force", help="Recompute days already computed.")] = False,
     html: Annotated[
         Path | None, typer.Option("--html", help="Write one Evidently HTML report per day into this folder.")

@@ -41,7 +41,6 @@ from monitoring.engine import (
     plan_days,
     progress_line,
     slice_pool,
-    start_fork_server,
     worker_init,
 )
 from monitoring.storage import RunKey
@@ -327,8 +326,6 @@ def monitor_days(
     logger = get_run_logger()
     started = time.perf_counter()
     flow_run_id = _flow_run_id()
-    if task_runner == "hybrid":
-        start_fork_server()  # its import of Evidently runs while the plan is made
     plan = plan_task(start, end, model_version, force)
     summary = BackfillSummary(model_version=plan.model_version)
     if plan.skipped:
@@ -343,11 +340,11 @@ def monitor_days(
         workers = min(workers, len(plan.to_compute))
         runner = make_task_runner(task_runner, workers)
         pool = _slice_pool(workers) if task_runner == "hybrid" else nullcontext()
-        with _api_for_workers(), pool, runner:
-            try:
+        try:
+            with _api_for_workers(), pool, runner:
                 summary.results += run_slices(runner, plan, html_dir, workspace, flow_run_id)
-            finally:
-                close_day_connections()  # the "thread" runner's, opened in this process
+        finally:
+            close_day_connections()  # the "thread" runner's, once its threads are done
     marts_error = None
     if build_marts:
         marts_state = build_monitoring_marts(return_state=True)
