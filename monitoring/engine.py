@@ -337,15 +337,16 @@ def process_context() -> multiprocessing.context.BaseContext:
 
 
 def _fork_server_preload() -> list[str]:
-    """FORK_SERVER_PRELOAD, and this process's main module when it runs as a named module (a Prefect
-    worker's `python -m prefect.engine`): every child re-runs that module as `__mp_main__`, which is
-    cheap only when the fork server already imported what it imports."""
+    """FORK_SERVER_PRELOAD, and the package of this process's main module when it runs as a named
+    module (a Prefect worker's `python -m prefect.engine`): every child re-runs that module as
+    `__mp_main__`, which is cheap only when the fork server already imported what it imports."""
     import sys
 
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     name = getattr(spec, "name", None)
-    if name and name != "__main__" and not name.endswith(".__main__"):
-        return [*FORK_SERVER_PRELOAD, name]
+    if name and name != "__main__":
+        # Its top package only: a child finding the main module itself already imported would warn.
+        return [*FORK_SERVER_PRELOAD, name.split(".")[0]]
     return list(FORK_SERVER_PRELOAD)
 
 
