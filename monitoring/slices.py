@@ -20,7 +20,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from models_ml.features import FEATURES_SCHEMA, FEATURES_TABLE, KEY_COLUMNS
+from models_ml.features import FEATURES_SCHEMA, FEATURES_TABLE, HISTORY_FEATURES, KEY_COLUMNS
 from models_ml.registry import champion_version
 from monitoring.config import MonitoringConfig
 
@@ -76,22 +76,7 @@ def reference_query(config: MonitoringConfig) -> sql.Composed:
 
 # The reference's numbers summed into its fingerprint (exactly, as numeric: a float sum depends on
 # the scan order), and its text and category columns, hashed and summed.
-_REFERENCE_SUMS = (
-    "store_nbr",
-    "sales",
-    "prediction",
-    "onpromotion",
-    "transactions_lag_1",
-    "sales_lag_1",
-    "sales_lag_7",
-    "sales_lag_14",
-    "sales_lag_28",
-    "sales_mean_7",
-    "sales_std_7",
-    "sales_mean_28",
-    "sales_std_28",
-    "sales_same_weekday_mean_4w",
-)
+_REFERENCE_SUMS = ("store_nbr", "sales", "prediction", "onpromotion", *HISTORY_FEATURES)
 _REFERENCE_LABELS = ("family", "store_type", "cluster", "city", "state")
 
 
