@@ -15,7 +15,7 @@ column_metrics as (
         detected,
         run_id,
         computed_at,
-        nullif(value, cast('NaN' as double precision)) as metric_value
+        {{ nan_to_null('value') }} as metric_value
     from metric_values
     where column_name <> '' and segment_type = ''
 ),

@@ -31,7 +31,7 @@ model_metrics as (
         stattest,
         threshold,
         detected,
-        nullif(value, cast('NaN' as double precision)) as metric_value
+        {{ nan_to_null('value') }} as metric_value
     from metric_values
     where column_name = '' and segment_type = ''
 ),

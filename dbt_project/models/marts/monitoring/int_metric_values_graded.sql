@@ -29,7 +29,7 @@ engine_values as (
         column_name,
         segment_type,
         segment_value,
-        nullif(value, cast('NaN' as double precision)) as metric_value,
+        {{ nan_to_null('value') }} as metric_value,
         computed_at
     from metric_values
 ),
