@@ -27,7 +27,6 @@ import psycopg
 from monitoring.config import DEFAULT_CONFIG, MonitoringConfig
 from monitoring.results import MetricValue, SliceContext
 from monitoring.slices import (
-    clear_reference_cache,
     get_reference,
     load_slice,
     reference_hashes,
@@ -213,10 +212,7 @@ def compute_day(
     conn = _day_connection()
     if planned is not None and model_version:
         version, key = model_version, planned
-        reference = get_reference(conn, version, day.isoweekday(), config)
-        if reference.reference_hash != key.reference_hash:  # cached before the reference changed
-            clear_reference_cache()
-            reference = get_reference(conn, version, day.isoweekday(), config)
+        reference = get_reference(conn, version, day.isoweekday(), config, key.reference_hash)
     else:
         version = resolve_model_version(conn, model_version)
         signature = slice_signatures(conn, version, day, day).get(day)
@@ -330,10 +326,15 @@ def process_context() -> multiprocessing.context.BaseContext:
     if threading.active_count() == 1 and "fork" in methods:
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_fork_server_preload())
-        return context
+        return _fork_server_context()
     return multiprocessing.get_context("spawn")
+
+
+def _fork_server_context() -> multiprocessing.context.BaseContext:
+    """The fork-server start method, its server preloading Evidently (see `_fork_server_preload`)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_fork_server_preload())
+    return context
 
 
 def _fork_server_preload() -> list[str]:
@@ -356,10 +357,10 @@ def start_fork_server(*, wait: bool = False) -> None:
     return only once it has imported Evidently (it has then forked a first, empty process)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return
-    multiprocessing.forkserver.set_forkserver_preload(_fork_server_preload())
+    context = _fork_server_context()
     multiprocessing.forkserver.ensure_running()
     if wait:
-        child = multiprocessing.get_context("forkserver").Process(target=os.getpid)
+        child = context.Process(target=os.getpid)
         child.start()
         child.join()
 
@@ -457,8 +458,9 @@ def _load_references(plan: Plan, config: MonitoringConfig) -> None:
     from monitoring.report import reference_dataset
 
     conn = _day_connection()
-    for weekday in sorted({day.isoweekday() for day in plan.to_compute}):
-        reference_dataset(get_reference(conn, plan.model_version, weekday, config), config)
+    digests = {day.isoweekday(): plan.keys[day].reference_hash for day in plan.to_compute}
+    for weekday, digest in sorted(digests.items()):
+        reference_dataset(get_reference(conn, plan.model_version, weekday, config, digest), config)
 
 
 def _safe_compute(day: date, model_version: str, options: dict) -> DayResult:

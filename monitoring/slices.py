@@ -154,28 +154,42 @@ _HASH_CACHE: dict[str, dict[int, str]] = {}
 
 
 def reference_hashes(conn: psycopg.Connection, model_version: str) -> dict[int, str]:
-    """The reference fingerprint of each ISO weekday of a model version."""
+    """The reference fingerprint of each ISO weekday of a model version, read afresh (and kept for
+    `get_reference`)."""
     rows = conn.execute(_reference_hash_query(), {"model_version": model_version}).fetchall()
-    return {int(weekday): digest for weekday, digest in rows}
+    hashes = _HASH_CACHE[model_version] = {int(weekday): digest for weekday, digest in rows}
+    return hashes
 
 
 def get_reference(
-    conn: psycopg.Connection, model_version: str, weekday: int, config: MonitoringConfig
+    conn: psycopg.Connection,
+    model_version: str,
+    weekday: int,
+    config: MonitoringConfig,
+    reference_hash: str | None = None,
 ) -> Reference:
-    """The reference of (model version, ISO weekday), read once per process and then cached."""
+    """The reference of (model version, ISO weekday), read once per process and then cached.
+
+    `reference_hash` is its fingerprint when the caller knows it (a planned day's key): no query for
+    it then, and a cached reference with another fingerprint (read before the reference changed) is
+    read again.
+    """
     key = (model_version, weekday, config.config_hash())
     cached = _REFERENCE_CACHE.get(key)
-    if cached is not None:
+    if cached is not None and reference_hash in (None, cached.reference_hash):
         return cached
     columns = [*_slice_columns(config), config.prediction_column]
     cursor = conn.cursor(binary=True)
     cursor.execute(reference_query(config), {"model_version": model_version, "weekday": weekday})
     frame = _frame(cursor, columns, config)
-    hashes = _HASH_CACHE.get(model_version)
-    if hashes is None:
-        hashes = _HASH_CACHE[model_version] = reference_hashes(conn, model_version)
-    digest = hashes.get(weekday, "")
-    reference = Reference(model_version=model_version, weekday=weekday, frame=frame, reference_hash=digest)
+    if reference_hash is None:
+        hashes = _HASH_CACHE.get(model_version)
+        if hashes is None:
+            hashes = reference_hashes(conn, model_version)
+        reference_hash = hashes.get(weekday, "")
+    reference = Reference(
+        model_version=model_version, weekday=weekday, frame=frame, reference_hash=reference_hash
+    )
     _REFERENCE_CACHE[key] = reference
     return reference
 
