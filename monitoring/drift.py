@@ -1,15 +1,17 @@
 """Drift metrics of a slice against its like-for-like reference, computed by Evidently.
 
-- `prediction_drift_score`: Evidently `ValueDrift` of the prediction column (score, test, threshold,
-  and Evidently's own detection). Numerical columns and the prediction are compared on log1p(x) when
-  the configuration says so (the default; see `MonitoringConfig`): the test is then stored as e.g.
-  `wasserstein(log1p)`.
+- `prediction_drift_score`: Evidently `ValueDrift` of the prediction column (score, test, and
+  Evidently's own verdict with its default threshold for the method, kept as information: alerts
+  come from the bounds learned by calibration). Numerical columns and the prediction are compared on
+  log1p(x) when the configuration says so (the default; see `MonitoringConfig`): the test is then
+  stored as e.g. `wasserstein(log1p)`.
 - `column_drift_score` per monitored feature column (`ValueDrift`, same fields).
 - `drifted_columns_count` / `drifted_columns_share`: how many of the tested columns Evidently's
-  `ValueDrift` found drifted, and their share. This is what Evidently's `DriftedColumnsCount` reports
-  with the same per-column tests and thresholds (a test checks it), but `DriftedColumnsCount` runs every
-  column's test a second time (a quarter of the report's time), so it is only added to drawn reports
-  (HTML, Evidently UI), where its widget is shown.
+  `ValueDrift` found drifted at its default thresholds, and their share. This is what Evidently's
+  `DriftedColumnsCount` reports with the same per-column tests (a test checks it), but
+  `DriftedColumnsCount` runs every column's test a second time (a quarter of the report's time), so
+  it is only added to drawn reports (HTML, Evidently UI), where its widget is shown. The metrics
+  mart counts drifted columns against the learned bounds instead (`fct_model_health_daily`).
 
 A column is tested when it has values on both sides and is not one constant value on both sides
 (a constant column cannot drift; store attributes are constant in a one-store data set). A column
@@ -65,32 +67,33 @@ def _detected(result: Any) -> bool | None:
     return None
 
 
+def _threshold(result: Any) -> float | None:
+    """The threshold Evidently's own drift test applied (its default for the method)."""
+    for test in result.tests or []:
+        if test.id == "drift":
+            return as_float(test.metric_config.params.get("threshold"))
+    return None
+
+
 def build(ctx: SliceContext) -> FamilyPart:
     """The drift family's metrics for the slice's report and how to read them back."""
     from evidently.metrics import DriftedColumnsCount, ValueDrift
 
     config = ctx.config
     tested, empty = tested_columns(ctx)
-    method, threshold = config.stattest_for(config.prediction_column)
     prediction_metric = ValueDrift(
-        column=config.drift_column(config.prediction_column), method=method, threshold=threshold
+        column=config.drift_column(config.prediction_column),
+        method=config.stattest_for(config.prediction_column),
     )
-    column_metrics = {}
-    for column in tested:
-        method, threshold = config.stattest_for(column)
-        column_metrics[column] = ValueDrift(
-            column=config.drift_column(column), method=method, threshold=threshold
-        )
+    column_metrics = {
+        column: ValueDrift(column=config.drift_column(column), method=config.stattest_for(column))
+        for column in tested
+    }
     count_metric = None
     if tested:
         count_metric = DriftedColumnsCount(
             columns=[config.drift_column(column) for column in tested],
-            per_column_method={
-                config.drift_column(column): config.stattest_for(column)[0] for column in tested
-            },
-            per_column_threshold={
-                config.drift_column(column): config.stattest_for(column)[1] for column in tested
-            },
+            per_column_method={config.drift_column(column): config.stattest_for(column) for column in tested},
         )
     metrics: list[Any] = [prediction_metric, *column_metrics.values()]
 
@@ -104,7 +107,7 @@ def build(ctx: SliceContext) -> FamilyPart:
                 "prediction_drift_score",
                 as_float(result.value),
                 stattest=config.stattest_label(config.prediction_column),
-                threshold=prediction_metric.threshold,
+                threshold=_threshold(result),
                 detected=_detected(result),
             )
         )
@@ -117,7 +120,7 @@ def build(ctx: SliceContext) -> FamilyPart:
                     as_float(result.value),
                     column_name=column,
                     stattest=config.stattest_label(column),
-                    threshold=metric.threshold,
+                    threshold=_threshold(result),
                     detected=_detected(result),
                 )
             )
@@ -129,7 +132,6 @@ def build(ctx: SliceContext) -> FamilyPart:
                     None,
                     column_name=column,
                     stattest=config.stattest_label(column),
-                    threshold=config.stattest_for(column)[1],
                 )
             )
         verdicts = [

@@ -403,10 +403,13 @@ def backfill(
     This is the engine without Prefect (the bench and scripts use it); the `monitor_days` flow does the
     same with one Prefect task per day.
     """
+    from monitoring.calibration import calibrate
     from monitoring.report import evidently_version
 
     started = time.perf_counter()
     plan = plan_days(start, end, model_version, force=force, config=config)
+    if plan.to_compute:
+        calibrate(plan.model_version, config=config)
     summary = BackfillSummary(model_version=plan.model_version)
     if plan.skipped:
         with connect() as conn:

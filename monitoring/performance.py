@@ -8,12 +8,10 @@ time, so they are only added to drawn reports (HTML, Evidently UI), where they s
 (a test checks it). A day without any actual gets `mae`, `rmse`, `rmsle` and `rmsle_ratio` rows with
 null values, so that the marts show "not known yet", and no segment rows.
 
-Per segment (store_type, cluster, city, family), with pandas and scipy, because Evidently has no
-multiple-testing correction: `segment_row_count`, `segment_mae`, `segment_rmse`, `segment_rmsle`,
-`segment_reference_rmsle`, `segment_p_value` (one-sided Mann-Whitney U, normal approximation with tie
-and continuity corrections: are the segment's absolute log errors larger than the same segment's in
-the reference?) and `segment_q_value` (Benjamini-Hochberg over all segments of the slice), whose
-`detected` is q < alpha and segment RMSLE >= min effect x the segment's reference RMSLE.
+Per segment (store_type, cluster, city, family), with pandas: `segment_row_count`, `segment_mae`,
+`segment_rmse`, `segment_rmsle`, `segment_reference_rmsle` and `segment_rmsle_ratio` (the day's RMSLE
+of the segment over its reference RMSLE). The mart tests each ratio against the segment's own
+day-to-day history (calibration) with Benjamini-Hochberg over the day's segments: see docs/alerts.md.
 """
 
 from __future__ import annotations
@@ -58,7 +56,7 @@ def errors_summary(frame: pd.DataFrame, target: str, prediction: str) -> dict[st
 
 
 def row_errors(frame: pd.DataFrame, config: Any) -> pd.DataFrame:
-    """Per row with actuals: the segment columns and the absolute, squared and log errors."""
+    """Per row with actuals: the segment columns and the absolute, squared and squared log errors."""
     known = frame[frame[config.target_column].notna()]
     error = known[config.prediction_column].to_numpy(dtype="float64") - known[config.target_column].to_numpy(
         dtype="float64"
@@ -73,21 +71,18 @@ def row_errors(frame: pd.DataFrame, config: Any) -> pd.DataFrame:
             "abs_error": np.abs(error),
             "sq_error": np.square(error),
             "sq_log_error": np.square(log_error),
-            "abs_log_error": np.abs(log_error),
         }
     )
 
 
-def segment_table(errors: pd.DataFrame, segment_type: str) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Per segment value: rows, MAE, RMSE, RMSLE; and each segment's absolute log errors."""
+def segment_table(errors: pd.DataFrame, segment_type: str) -> pd.DataFrame:
+    """Per segment value: rows, MAE, RMSE, RMSLE."""
     grouped = errors.groupby(segment_type, sort=True)
     table = grouped[["abs_error", "sq_error", "sq_log_error"]].mean()
     table["rows"] = grouped.size()
     table["rmse"] = np.sqrt(table["sq_error"])
     table["rmsle"] = np.sqrt(table["sq_log_error"])
-    abs_log_error = errors["abs_log_error"].to_numpy()
-    by_segment = {str(value): abs_log_error[positions] for value, positions in grouped.indices.items()}
-    return table.rename(columns={"abs_error": "mae"}), by_segment
+    return table.rename(columns={"abs_error": "mae"})
 
 
 def _reference_facts(ctx: SliceContext) -> dict[str, Any]:
@@ -99,93 +94,39 @@ def _reference_facts(ctx: SliceContext) -> dict[str, Any]:
         facts = {**errors_summary(frame, config.target_column, config.prediction_column), "segments": {}}
         errors = row_errors(frame, config)
         for segment_type in config.segment_types:
-            table, by_segment = segment_table(errors, segment_type)
-            facts["segments"][segment_type] = (table["rmsle"].to_dict(), by_segment)
+            facts["segments"][segment_type] = segment_table(errors, segment_type)["rmsle"].to_dict()
         ctx.reference.derived[FAMILY] = facts
     return facts
 
 
-def one_sided_p_value(current: np.ndarray, reference: np.ndarray) -> float | None:
-    """Mann-Whitney U p-value that `current` tends to exceed `reference`; None when a side is empty.
-
-    The normal approximation with tie and continuity corrections, i.e. scipy's
-    `mannwhitneyu(current, reference, alternative="greater", method="asymptotic")`, written out because
-    scipy's wrapper costs more than the test itself when run on ~80 segments a day.
-    """
-    from scipy.special import ndtr
-    from scipy.stats import rankdata
-
-    n_current, n_reference = len(current), len(reference)
-    if n_current == 0 or n_reference == 0:
-        return None
-    pooled = np.concatenate([current, reference])
-    total = n_current + n_reference
-    _, ties = np.unique(pooled, return_counts=True)
-    tie_term = float((ties**3 - ties).sum()) / (total * (total - 1)) if total > 1 else 0.0
-    variance = n_current * n_reference / 12.0 * ((total + 1) - tie_term)
-    if variance <= 0:
-        return 1.0  # every error equal: no evidence either way
-    u_statistic = rankdata(pooled)[:n_current].sum() - n_current * (n_current + 1) / 2.0
-    z_score = (u_statistic - n_current * n_reference / 2.0 - 0.5) / np.sqrt(variance)
-    return float(ndtr(-z_score))
-
-
-def benjamini_hochberg(p_values: list[float | None]) -> list[float | None]:
-    """Benjamini-Hochberg adjusted p-values (q-values); None stays None and is not counted."""
-    from scipy.stats import false_discovery_control
-
-    present = [index for index, value in enumerate(p_values) if value is not None]
-    adjusted: list[float | None] = [None] * len(p_values)
-    if present:
-        q_values = false_discovery_control(np.array([p_values[index] for index in present]), method="bh")
-        for index, q_value in zip(present, q_values, strict=True):
-            adjusted[index] = float(q_value)
-    return adjusted
-
-
 def segment_values(ctx: SliceContext) -> list[MetricValue]:
-    """Per-segment errors, their one-sided tests against the reference, and BH q-values."""
+    """Per-segment errors and their ratio to the same segment's like-for-like reference RMSLE.
+
+    Whether a segment's ratio is unusual is decided in the metrics mart, against that segment's own
+    day-to-day history learned by calibration (a row-level test of the day's errors against the
+    reference's would treat rows of one day as independent, which they are not: a local holiday
+    moves every family of a store together).
+    """
     config = ctx.config
     facts = _reference_facts(ctx)
-    rows: list[tuple[str, str, pd.Series, float | None, float | None]] = []
+    values: list[MetricValue] = []
     errors = row_errors(ctx.current, config)
     for segment_type in config.segment_types:
-        table, current_errors = segment_table(errors, segment_type)
-        reference_rmsle, reference_errors = facts["segments"][segment_type]
+        table = segment_table(errors, segment_type)
+        reference_rmsle = facts["segments"][segment_type]
         for value, stats in table.iterrows():
-            p_value = one_sided_p_value(
-                current_errors.get(str(value), np.empty(0)), reference_errors.get(str(value), np.empty(0))
-            )
-            rows.append((segment_type, str(value), stats, as_float(reference_rmsle.get(value)), p_value))
-    q_values = benjamini_hochberg([row[4] for row in rows])
-    values: list[MetricValue] = []
-    for (segment_type, value, stats, reference, p_value), q_value in zip(rows, q_values, strict=True):
-        segment = {"segment_type": segment_type, "segment_value": value}
-        values += [
-            MetricValue(FAMILY, "segment_row_count", float(stats["rows"]), **segment),
-            MetricValue(FAMILY, "segment_mae", as_float(stats["mae"]), **segment),
-            MetricValue(FAMILY, "segment_rmse", as_float(stats["rmse"]), **segment),
-            MetricValue(FAMILY, "segment_rmsle", as_float(stats["rmsle"]), **segment),
-            MetricValue(FAMILY, "segment_reference_rmsle", reference, **segment),
-            MetricValue(FAMILY, "segment_p_value", p_value, stattest="mann_whitney_u_greater", **segment),
-        ]
-        detected = None
-        if q_value is not None:
-            large = reference is not None and float(stats["rmsle"]) >= config.segment_min_effect * reference
-            if reference == 0.0:
-                large = float(stats["rmsle"]) > 0.0
-            detected = bool(q_value < config.segment_alpha and large)
-        values.append(
-            MetricValue(
-                FAMILY,
-                "segment_q_value",
-                q_value,
-                stattest="benjamini_hochberg",
-                threshold=config.segment_alpha,
-                detected=detected,
-                **segment,
-            )
-        )
+            segment = {"segment_type": segment_type, "segment_value": str(value)}
+            reference = as_float(reference_rmsle.get(value))
+            current = as_float(stats["rmsle"])
+            ratio = current / reference if current is not None and reference else None
+            values += [
+                MetricValue(FAMILY, "segment_row_count", float(stats["rows"]), **segment),
+                MetricValue(FAMILY, "segment_mae", as_float(stats["mae"]), **segment),
+                MetricValue(FAMILY, "segment_rmse", as_float(stats["rmse"]), **segment),
+                MetricValue(FAMILY, "segment_rmsle", current, **segment),
+                MetricValue(FAMILY, "segment_reference_rmsle", reference, **segment),
+                MetricValue(FAMILY, "segment_rmsle_ratio", ratio, **segment),
+            ]
     return values
 
 

@@ -8,8 +8,9 @@ a distribution plot on every call, a tenth of a report's time for one number, so
 reports), and, because they compare the slice with facts of the reference that Evidently does not model,
 `expected_row_count` (distinct store x family pairs in the like-for-like reference), `row_count_ratio`,
 `zero_sales_store_share` (stores whose every family sold 0 that day, among stores with actuals; null
-without actuals), `zero_sales_store_share_reference` (the same over the reference's store-days) and
-`unseen_category_count` (distinct values of the categorical columns never seen in the reference).
+without actuals), `zero_sales_store_share_reference` (the same over the reference's store-days),
+`column_unseen_count` per categorical column and `store_nbr` (its distinct values never seen in the
+reference: a new store, city, cluster or family) and `unseen_category_count` (their sum).
 """
 
 from __future__ import annotations
@@ -44,20 +45,23 @@ def _reference_facts(ctx: SliceContext) -> dict[str, Any]:
             "zero_sales_store_share": zero_sales_store_share(
                 frame, ctx.config.target_column, ["sales_date", "store_nbr"]
             ),
-            "categories": {
-                column: set(frame[column].dropna().unique()) for column in ctx.config.categorical_columns
-            },
+            "categories": {column: set(frame[column].dropna().unique()) for column in category_columns(ctx)},
         }
         reference.derived[FAMILY] = facts
     return facts
 
 
-def unseen_category_count(ctx: SliceContext, seen: dict[str, set[Any]]) -> int:
-    """Distinct values of the categorical columns in the slice that the reference never had."""
-    return sum(
-        len(set(ctx.current[column].dropna().unique()) - seen[column])
-        for column in ctx.config.categorical_columns
-    )
+def category_columns(ctx: SliceContext) -> list[str]:
+    """The columns whose unseen values are counted: the store number and the categorical columns."""
+    return ["store_nbr", *ctx.config.categorical_columns]
+
+
+def unseen_counts(ctx: SliceContext, seen: dict[str, set[Any]]) -> dict[str, int]:
+    """Per category column, the distinct values in the slice that the reference never had."""
+    return {
+        column: len(set(ctx.current[column].dropna().unique()) - seen[column])
+        for column in category_columns(ctx)
+    }
 
 
 def build(ctx: SliceContext) -> FamilyPart:
@@ -112,11 +116,12 @@ def build(ctx: SliceContext) -> FamilyPart:
         values.append(
             MetricValue(FAMILY, "zero_sales_store_share_reference", as_float(facts["zero_sales_store_share"]))
         )
-        values.append(
-            MetricValue(
-                FAMILY, "unseen_category_count", float(unseen_category_count(ctx, facts["categories"]))
-            )
-        )
+        unseen = unseen_counts(ctx, facts["categories"])
+        values += [
+            MetricValue(FAMILY, "column_unseen_count", float(count), column_name=column)
+            for column, count in unseen.items()
+        ]
+        values.append(MetricValue(FAMILY, "unseen_category_count", float(sum(unseen.values()))))
         return values
 
     return FamilyPart(metrics=metrics, collect=collect, display_metrics=display)

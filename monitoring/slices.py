@@ -123,6 +123,34 @@ def _frame(cursor: psycopg.Cursor[Any], columns: list[str], config: MonitoringCo
     return pd.DataFrame(data, columns=columns)
 
 
+def as_slice_frame(frame: pd.DataFrame, config: MonitoringConfig) -> pd.DataFrame:
+    """Rows read some other way (the features reader, with a prediction column added) typed as a
+    slice: the slice's columns, dates as `date` objects, categories as text, numbers as floats."""
+    columns = [*_slice_columns(config), config.prediction_column]
+    numeric = {*config.numerical_columns, config.target_column, config.prediction_column}
+    data: dict[str, Any] = {}
+    for name in columns:
+        values = frame[name]
+        if name in numeric:
+            data[name] = values.to_numpy(dtype="float64", na_value=np.nan)
+        elif name == "store_nbr":
+            data[name] = values.to_numpy(dtype="int64")
+        elif name == "sales_date":
+            data[name] = np.array([pd.Timestamp(value).date() for value in values], dtype=object)
+        else:
+            data[name] = np.array([_text(value) for value in values], dtype=object)
+    return pd.DataFrame(data, columns=columns)
+
+
+def _text(value: Any) -> str | None:
+    """A category as the slice query gives it: None for null, whole numbers without '.0'."""
+    if pd.isna(value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def load_slice(
     conn: psycopg.Connection, day: date, model_version: str, config: MonitoringConfig
 ) -> pd.DataFrame:

@@ -185,6 +185,20 @@ def plan_task(start: date, end: date, model_version: str | None, force: bool) ->
     return plan_days(start, end, model_version, force=force)
 
 
+@task(
+    name="calibrate",
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_on_transient_db_error,
+    cache_policy=NO_CACHE,
+)
+def calibrate_task(model_version: str) -> str:
+    """Learn the model version's bounds on days with no incident, unless it has them already."""
+    from monitoring.calibration import calibrate
+
+    return calibrate(model_version).render()
+
+
 @task(name="record-skipped", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def record_skipped_task(plan: Plan, flow_run_id: str | None) -> int:
     """Record a 'skipped' run for each day already done."""
@@ -327,6 +341,7 @@ def monitor_days(
     started = time.perf_counter()
     flow_run_id = _flow_run_id()
     plan = plan_task(start, end, model_version, force)
+    logger.info(calibrate_task(plan.model_version))
     summary = BackfillSummary(model_version=plan.model_version)
     if plan.skipped:
         record_skipped_task(plan, flow_run_id)

@@ -1,12 +1,14 @@
 """The metrics mart (dbt_project/models/marts/monitoring): it builds, contracted, on an empty warehouse,
-pivots the engine's long-form metric values, grades breaches against the thresholds seed, catches a
-gap in the monitored days, and documents every column. Metric values are written here with SQL in
-the engine's documented shape (docs/monitoring.md), so these tests do not depend on the engine."""
+pivots the engine's long-form metric values, grades them against learned bounds with the seed's
+sensitivity and floors, catches a gap in the monitored days, and documents every column. Metric values
+and bounds are written here with SQL in the engine's documented shape (docs/monitoring.md), so these
+tests do not depend on the engine or on calibration."""
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -30,71 +32,72 @@ EXPECTED_FAILURES = {"assert_no_unmonitored_day_between_monitored_days": 1}
 
 FIRST_DAY = date(2017, 6, 1)
 COMPUTED_AT = datetime(2024, 3, 1, 6, 30, tzinfo=UTC)
-# Metrics the seed grades, by scope: model level, per column (onpromotion) and per segment.
-COLUMN_METRICS = {"column_missing_share"}
-SEGMENT_METRICS = {"segment_rmsle_ratio"}
-COUNT_METRICS = {"unseen_category_count"}
-SHARE_METRICS = {
-    "missing_values_share",
-    "zero_sales_store_share",
-    "drifted_columns_share",
-    "column_missing_share",
+# The learned bounds written for model version v1: metric -> (column, segment, value scale, centre,
+# spread). Each centre + 6 spreads lies beyond the seed's floors, so the bands below alert.
+BOUNDS: dict[str, tuple[str, tuple[str, str], str, float, float]] = {
+    "row_count_ratio": ("", ("", ""), "identity", 1.0, 0.01),
+    "missing_values_share": ("", ("", ""), "identity", 0.01, 0.01),
+    "unseen_category_count": ("", ("", ""), "identity", 0.0, 0.5),
+    "zero_sales_store_share": ("", ("", ""), "identity", 0.02, 0.01),
+    "prediction_drift_score": ("", ("", ""), "identity", 0.03, 0.01),
+    "drifted_columns_share": ("", ("", ""), "identity", 0.1, 0.01),
+    "rmsle_ratio": ("", ("", ""), "log", 0.0, 0.05),
+    "column_drift_score": ("onpromotion", ("", ""), "identity", 0.02, 0.02),
+    "column_missing_share": ("onpromotion", ("", ""), "identity", 0.0, 0.01),
+    "column_unseen_count": ("family", ("", ""), "identity", 0.0, 0.5),
+    "segment_rmsle_ratio": ("", ("store_type", "A"), "log", 0.0, 0.1),
 }
+# A segment with a high ratio that is usual for it (a wide spread of its own): never alerts.
+NOISY_SEGMENT = (("family", "BOOKS"), "log", 0.0, 1.0, 5.0)
+ACTUALS_METRICS = {"rmsle_ratio", "zero_sales_store_share", "segment_rmsle_ratio"}
+BANDS = ("none", "warning", "critical", "none")  # day 4 has no actuals
 
 
-def _thresholds() -> dict[str, dict[str, object]]:
+def _seed() -> dict[str, dict[str, object]]:
     with (DBT_PROJECT_DIR / "seeds" / "monitoring_thresholds.csv").open(newline="") as handle:
-        return {
-            row["metric_name"]: {
-                "comparison": row["comparison"],
-                "warning": float(row["warning_threshold"]),
-                "critical": float(row["critical_threshold"]),
-            }
-            for row in csv.DictReader(handle)
-        }
+        return {row["metric_name"]: row for row in csv.DictReader(handle)}
 
 
-def _band_values(metric: str, rule: dict[str, object]) -> dict[str, float]:
-    """A value that does not breach, one between warning and critical, and one beyond critical."""
-    warning, critical = float(rule["warning"]), float(rule["critical"])
-    if rule["comparison"] == ">":
-        values = {
-            "none": warning / 2,
-            "warning": (warning + critical) / 2,
-            "critical": (critical + 1) / 2 if metric in SHARE_METRICS else critical * 2 + 1,
-        }
-    else:
-        values = {
-            "none": warning + (1 - warning) / 2 if warning < 1 else warning * 2,
-            "warning": (warning + critical) / 2,
-        }
-        values["critical"] = critical / 2
-    if metric in COUNT_METRICS:
-        values = {
-            "none": float(int(values["none"])),
-            "warning": float(int(values["warning"])),
-            "critical": float(int(values["critical"]) + 1),
-        }
-    return values
+def _band_z(band: str, rule: dict[str, object]) -> float:
+    """Spreads from the centre: 0, between the sensitivity and the critical one, beyond the latter."""
+    low, high = float(rule["sensitivity"]), float(rule["critical_sensitivity"])
+    return {"none": 0.0, "warning": (low + high) / 2, "critical": high + 2}[band]
 
 
-def _expected_severity(value: float, rule: dict[str, object]) -> str | None:
-    beyond = (lambda limit: value > limit) if rule["comparison"] == ">" else (lambda limit: value < limit)
-    if beyond(float(rule["critical"])):
-        return "critical"
-    if beyond(float(rule["warning"])):
-        return "warning"
-    return None
+def _band_value(metric: str, band: str, rule: dict[str, object]) -> float:
+    _column, _segment, scale_kind, center, spread = BOUNDS[metric]
+    # two-sided metrics are pushed below their centre, the others above
+    sign = -1.0 if rule["direction"] in ("below", "both") else 1.0
+    on_scale = center + sign * _band_z(band, rule) * spread
+    return math.exp(on_scale) if scale_kind == "log" else on_scale
 
 
-def _metric_rows(thresholds: dict[str, dict[str, object]]) -> tuple[list[tuple], list[tuple], dict]:
-    """Runs and metric values for model version v1 (4 days: no breach, warnings, criticals, no actuals)
-    and v-gap (days 1 and 3 only); also what each graded metric's value is, per day."""
+def _expected_severity(metric: str, band: str, rule: dict[str, object]) -> str | None:
+    if rule["enabled"] != "true" or band == "none":
+        return None
+    return band
+
+
+def _bound_rows() -> list[tuple]:
+    rows = []
+    keys = [(metric, *spec) for metric, spec in BOUNDS.items()]
+    keys.append(("segment_rmsle_ratio", "", *NOISY_SEGMENT[:4]))
+    for metric, column, segment, scale_kind, center, spread in keys:
+        for weekday in range(1, 8):
+            rows.append(
+                ("v1", "cfg", metric, column, *segment, weekday, scale_kind, center, spread, 28, "none")
+                + (center, center, 0.0, None)
+            )
+    return rows
+
+
+def _metric_rows(seed: dict[str, dict[str, object]]) -> tuple[list[tuple], list[tuple], dict]:
+    """Runs and metric values for model version v1 (4 days: expected values, warnings, criticals, no
+    actuals) and v-gap (days 1 and 3 only); also each graded metric's value and band, per day."""
     runs: list[tuple] = []
     values: list[tuple] = []
-    graded: dict[tuple[date, str], float] = {}
-    bands = ("none", "warning", "critical", "none")
-    for offset, band in enumerate(bands):
+    graded: dict[tuple[date, str], tuple[float, str]] = {}
+    for offset, band in enumerate(BANDS):
         day = FIRST_DAY + timedelta(days=offset)
         run_id = uuid.uuid4()
         runs.append((run_id, day, "v1", 1782))
@@ -117,64 +120,40 @@ def _metric_rows(thresholds: dict[str, dict[str, object]]) -> tuple[list[tuple],
                 + (slice_key[1], COMPUTED_AT)
             )
 
-        for metric, rule in thresholds.items():
-            if metric in SEGMENT_METRICS:
+        for metric, (column, segment, *_rest) in BOUNDS.items():
+            if metric in ACTUALS_METRICS and not has_actuals:
                 continue
-            if metric in {"rmsle_ratio", "zero_sales_store_share"} and not has_actuals:
-                continue
-            value = _band_values(metric, rule)[band]
-            graded[(day, metric)] = value
-            if metric in COLUMN_METRICS:
-                add(metric, "quality", value, column="onpromotion")
-            elif metric == "prediction_drift_score":
-                add(metric, "drift", value, stattest="wasserstein", threshold=0.1, detected=value > 0.1)
+            value = _band_value(metric, band, seed[metric])
+            graded[(day, metric)] = (value, band)
+            family = "drift" if "drift" in metric else "performance" if "rmsle" in metric else "quality"
+            if metric in ("prediction_drift_score", "column_drift_score"):
+                add(
+                    metric,
+                    family,
+                    value,
+                    column=column,
+                    stattest="wasserstein",
+                    threshold=0.1,
+                    detected=False,
+                )
             else:
-                add(metric, "drift" if "drift" in metric else "quality", value)
+                add(metric, family, value, column=column, segment=segment)
         add("row_count", "quality", 1782.0)
         add("expected_row_count", "quality", 1782.0)
         add("mean_prediction", "quality", 412.5)
-        add(
-            "column_drift_score",
-            "drift",
-            0.05 * (offset + 1),
-            column="onpromotion",
-            stattest="wasserstein",
-            threshold=0.1,
-            detected=offset >= 1,
-        )
         add("column_missing_share", "quality", 0.0, column="sales_lag_7")
-        add(
-            "column_drift_score",
-            "drift",
-            0.01,
-            column="family",
-            stattest="jensenshannon",
-            threshold=0.1,
-            detected=False,
-        )
+        add("column_drift_score", "drift", 0.01, column="family", stattest="jensenshannon", threshold=0.1)
         if has_actuals:
             add("mean_sales", "quality", 400.0)
             for name, value in (("mae", 80.0), ("rmse", 150.0), ("rmsle", 0.5), ("reference_rmsle", 0.4)):
                 add(name, "performance", value)
-            segment_rule = thresholds["segment_rmsle_ratio"]
-            ratio = _band_values("segment_rmsle_ratio", segment_rule)[band]
-            graded[(day, "segment_rmsle_ratio")] = ratio
-            for segment, seg_ratio, q_value in (
-                (("store_type", "A"), ratio, 0.01),
-                (("family", "BOOKS"), 5.0, 0.4),
-            ):
+            ratio = graded[(day, "segment_rmsle_ratio")][0]
+            for segment, seg_ratio in ((("store_type", "A"), ratio), (NOISY_SEGMENT[0], NOISY_SEGMENT[4])):
                 add("segment_row_count", "performance", 33.0, segment=segment)
                 add("segment_rmsle", "performance", 0.4 * seg_ratio, segment=segment)
                 add("segment_reference_rmsle", "performance", 0.4, segment=segment)
-                add("segment_p_value", "performance", q_value / 2, segment=segment)
-                add(
-                    "segment_q_value",
-                    "performance",
-                    q_value,
-                    segment=segment,
-                    threshold=0.05,
-                    detected=q_value < 0.05 and band != "none",
-                )
+                if segment == NOISY_SEGMENT[0]:
+                    add("segment_rmsle_ratio", "performance", seg_ratio, segment=segment)
     for offset in (0, 2):  # a model version with predictions on days 1 to 3 but monitored on 1 and 3
         day = FIRST_DAY + timedelta(days=offset)
         run_id = uuid.uuid4()
@@ -207,8 +186,8 @@ def empty_build(module_database: str, dbt_paths: list[str]) -> Iterator[list[dic
 @pytest.fixture(scope="module")
 def loaded_build(empty_build: list[dict], module_database: str, dbt_paths: list[str]) -> Iterator[dict]:
     """The mart rebuilt on metric values written in the engine's shape (one version with a gap)."""
-    thresholds = _thresholds()
-    runs, values, graded = _metric_rows(thresholds)
+    seed = _seed()
+    runs, values, graded = _metric_rows(seed)
     with psycopg.connect(module_database) as conn:
         conn.cursor().executemany(
             "insert into monitoring.runs (run_id, slice_date, model_version, config_hash, reference_hash,"
@@ -224,6 +203,13 @@ def loaded_build(empty_build: list[dict], module_database: str, dbt_paths: list[
             values,
         )
         conn.cursor().executemany(
+            "insert into monitoring.metric_bounds (model_version, config_hash, metric_name, column_name,"
+            " segment_type, segment_value, weekday, value_scale, center, scale, sample_size, seasonality,"
+            " observed_min, observed_max, possible_min, possible_max)"
+            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            _bound_rows(),
+        )
+        conn.cursor().executemany(
             "insert into ml.predictions (sales_date, store_nbr, family, model_version, prediction)"
             " values (%s, %s, %s, %s, %s)",
             [(FIRST_DAY + timedelta(days=offset), 1, "BEVERAGES", "v-gap", 10.0) for offset in range(3)]
@@ -233,7 +219,7 @@ def loaded_build(empty_build: list[dict], module_database: str, dbt_paths: list[
         run_dbt(["build", *SELECTION, *dbt_paths], quiet=True)
     yield {
         "results": _run_results(dbt_paths),
-        "thresholds": thresholds,
+        "seed": seed,
         "graded": graded,
         "db": module_database,
     }
@@ -243,16 +229,15 @@ def test_mart_builds_empty_on_a_fresh_warehouse(empty_build: list[dict], module_
     statuses = {result["status"] for result in empty_build}
     assert statuses <= {"success", "pass", "no-op"}  # no-op: the exposures
     kinds = [result["unique_id"].split(".")[0] for result in empty_build]
-    assert kinds.count("model") == 6  # the 4 marts, fct_alerts_first_seen, int_metric_values_graded
+    # the 4 marts, fct_metric_bounds, fct_alerts_first_seen, int_metric_values_graded
+    assert kinds.count("model") == 7
     assert kinds.count("seed") == 1
     assert kinds.count("unit_test") >= 4
     assert kinds.count("test") > 50
     with psycopg.connect(module_database) as conn:
-        for mart in MARTS:
+        for mart in (*MARTS, "fct_metric_bounds"):
             assert conn.execute(f"select count(*) from marts.{mart}").fetchone() == (0,)
-        assert conn.execute("select count(*) from marts.monitoring_thresholds").fetchone()[0] == len(
-            _thresholds()
-        )
+        assert conn.execute("select count(*) from marts.monitoring_thresholds").fetchone()[0] == len(_seed())
 
 
 def test_only_the_gap_test_fails_and_unit_tests_pass(loaded_build: dict) -> None:
@@ -269,11 +254,13 @@ def test_only_the_gap_test_fails_and_unit_tests_pass(loaded_build: dict) -> None
 
 
 def test_model_health_pivots_one_row_per_day_and_version(loaded_build: dict) -> None:
+    seed = loaded_build["seed"]
     with psycopg.connect(loaded_build["db"]) as conn:
         rows = conn.execute(
             "select slice_date, row_count, expected_row_count, prediction_drift_stattest,"
             " prediction_drift_threshold, mae, rmsle, reference_rmsle, mean_sales, degraded_segments_count,"
-            " model_alerts_count, has_alert, computed_at"
+            " model_alerts_count, has_alert, computed_at, prediction_drift_detected, drifted_columns_count,"
+            " drifted_columns_share"
             " from marts.fct_model_health_daily where model_version = %s order by slice_date",
             ("v1",),
         ).fetchall()
@@ -284,54 +271,80 @@ def test_model_health_pivots_one_row_per_day_and_version(loaded_build: dict) -> 
     assert versions == [("v-gap", 2), ("v1", 4)]
     assert [row[0] for row in rows] == [FIRST_DAY + timedelta(days=offset) for offset in range(4)]
     first = rows[0]
-    assert first[1:5] == (1782, 1782, "wasserstein", 0.1)
+    # where the prediction's drift starts to alert: centre + sensitivity x spread, or the floor if higher
+    _column, _segment, _kind, center, spread = BOUNDS["prediction_drift_score"]
+    rule = seed["prediction_drift_score"]
+    alert_above = max(center + float(rule["sensitivity"]) * spread, float(rule["floor_high"]))
+    assert first[1:4] == (1782, 1782, "wasserstein")
+    assert first[4] == pytest.approx(alert_above)
     assert first[5:8] == (80.0, 0.5, 0.4)
     assert first[12] == COMPUTED_AT
     assert [row[9] for row in rows] == [0, 1, 1, 0]  # store type A is degraded on days 2 and 3
+    assert [row[13] for row in rows] == [False, True, True, False]
+    # onpromotion drifts on days 2 and 3, of the 1 column with bounds (family has none)
+    assert [(row[14], row[15]) for row in rows] == [(0, 0.0), (1, 1.0), (1, 1.0), (0, 0.0)]
     no_actuals = rows[3]
     assert no_actuals[5] is None and no_actuals[6] is None and no_actuals[8] is None
     model_level = {
-        metric for metric in loaded_build["thresholds"] if metric not in COLUMN_METRICS | SEGMENT_METRICS
+        metric
+        for metric, (column, segment, *_rest) in BOUNDS.items()
+        if not column and not segment[0] and seed[metric]["enabled"] == "true"
     }
     assert rows[0][10] == 0 and rows[0][11] is False
     assert rows[1][10] == len(model_level) and rows[2][10] == len(model_level)
     assert rows[3][10] == 0 and rows[3][11] is False
 
 
-def test_alerts_follow_the_thresholds_seed(loaded_build: dict) -> None:
-    thresholds, graded = loaded_build["thresholds"], loaded_build["graded"]
+def test_alerts_follow_the_learned_bounds_and_explain_themselves(loaded_build: dict) -> None:
+    seed, graded = loaded_build["seed"], loaded_build["graded"]
     with psycopg.connect(loaded_build["db"]) as conn:
         alerts = conn.execute(
             "select slice_date, metric_name, alert_scope, column_name, segment_type, segment_value,"
-            " metric_value, threshold, severity, first_seen_at"
+            " metric_value, threshold, severity, first_seen_at, expected_low, expected_high, z_score,"
+            " distance_outside, comparison"
             " from marts.fct_alerts where model_version = %s",
             ("v1",),
         ).fetchall()
     found = {(row[0], row[1]): row for row in alerts}
     assert len(found) == len(alerts)
-    expected = {}
-    for (day, metric), value in graded.items():
-        severity = _expected_severity(value, thresholds[metric])
-        if severity:
-            expected[(day, metric)] = severity
+    expected = {
+        key: _expected_severity(key[1], band, seed[key[1]])
+        for key, (_value, band) in graded.items()
+        if _expected_severity(key[1], band, seed[key[1]])
+    }
     assert {key: row[8] for key, row in found.items()} == expected
     assert {row[8] for row in alerts} == {"warning", "critical"}
+    assert "drifted_columns_share" not in {row[1] for row in alerts}  # switched off in the seed
     for (_day, metric), row in found.items():
-        rule = thresholds[metric]
-        assert row[7] == pytest.approx(rule[row[8]])
-        assert row[9] == COMPUTED_AT
-        if metric in COLUMN_METRICS:
-            assert row[2:6] == ("column", "onpromotion", "", "")
-        elif metric in SEGMENT_METRICS:
-            assert row[2:6] == ("segment", "", "store_type", "A")  # BOOKS: a high ratio but not significant
+        rule = seed[metric]
+        column, segment, scale_kind, center, spread = BOUNDS[metric]
+        sensitivity = float(rule["sensitivity"])
+        low, high = center - sensitivity * spread, center + sensitivity * spread
+        if scale_kind == "log":
+            low, high = math.exp(low), math.exp(high)
+        assert row[10] == pytest.approx(max(low, 0.0))
+        assert row[11] == pytest.approx(high)
+        if row[14] == "<":
+            assert row[7] == pytest.approx(min(row[10], float(rule["floor_low"] or row[10])))
+            assert row[6] < row[7] and row[13] == pytest.approx(row[7] - row[6])
         else:
-            assert row[2:6] == ("model", "", "", "")
+            assert row[7] == pytest.approx(max(row[11], float(rule["floor_high"] or row[11])))
+            assert row[6] > row[7] and row[13] == pytest.approx(row[6] - row[7])
+        assert abs(row[12]) == pytest.approx(_band_z(row[8], rule))
+        assert row[9] == COMPUTED_AT
+        assert row[2:6] == (
+            "segment" if segment[0] else "column" if column else "model",
+            column,
+            *segment,
+        )
 
 
 def test_feature_drift_and_segments_pivot_per_column_and_segment(loaded_build: dict) -> None:
+    seed = loaded_build["seed"]
     with psycopg.connect(loaded_build["db"]) as conn:
         drift = conn.execute(
-            "select column_name, drift_score, stattest, threshold, drift_detected, missing_share"
+            "select column_name, drift_score, stattest, threshold, drift_detected, missing_share,"
+            " unseen_count"
             " from marts.fct_feature_drift_daily where model_version = %s and slice_date = %s"
             " order by column_name",
             ("v1", FIRST_DAY + timedelta(days=1)),
@@ -343,15 +356,27 @@ def test_feature_drift_and_segments_pivot_per_column_and_segment(loaded_build: d
             " order by segment_type",
             ("v1", FIRST_DAY + timedelta(days=1)),
         ).fetchall()
-    missing = _band_values("column_missing_share", _thresholds()["column_missing_share"])["warning"]
-    assert drift[0] == ("family", 0.01, "jensenshannon", 0.1, False, None)
-    assert drift[1][:5] == ("onpromotion", 0.1, "wasserstein", 0.1, True)
-    assert drift[1][5] == pytest.approx(missing)
-    assert drift[2] == ("sales_lag_7", None, None, None, None, 0.0)
-    ratio = _band_values("segment_rmsle_ratio", _thresholds()["segment_rmsle_ratio"])["warning"]
+    drift_rule = seed["column_drift_score"]
+    _column, _segment, _kind, center, spread = BOUNDS["column_drift_score"]
+    drift_threshold = max(center + float(drift_rule["sensitivity"]) * spread, float(drift_rule["floor_high"]))
+    warning_unseen = _band_value("column_unseen_count", "warning", seed["column_unseen_count"])
+    assert drift[0] == ("family", 0.01, "jensenshannon", None, None, None, int(warning_unseen))
+    assert drift[1][:5] == (
+        "onpromotion",
+        pytest.approx(_band_value("column_drift_score", "warning", drift_rule)),
+        "wasserstein",
+        pytest.approx(drift_threshold),
+        True,
+    )
+    assert drift[1][5] == pytest.approx(
+        _band_value("column_missing_share", "warning", seed["column_missing_share"])
+    )
+    assert drift[2] == ("sales_lag_7", None, None, None, None, 0.0, None)
+    ratio = _band_value("segment_rmsle_ratio", "warning", seed["segment_rmsle_ratio"])
     assert segments[0][:3] == ("family", "BOOKS", 33) and segments[0][7] is False
+    assert segments[0][5] == pytest.approx(NOISY_SEGMENT[4]) and segments[0][6] > 0.01
     assert segments[1][:3] == ("store_type", "A", 33) and segments[1][7] is True
-    assert segments[1][5] == pytest.approx(ratio)
+    assert segments[1][5] == pytest.approx(ratio) and segments[1][6] < 1e-6
 
 
 def test_every_mart_column_is_documented(loaded_build: dict, dbt_paths: list[str]) -> None:
@@ -359,7 +384,13 @@ def test_every_mart_column_is_documented(loaded_build: dict, dbt_paths: list[str
     target = Path(dbt_paths[dbt_paths.index("--target-path") + 1])
     manifest = json.loads((target / "manifest.json").read_text())
     catalog = json.loads((target / "catalog.json").read_text())
-    for mart in (*MARTS, "fct_alerts_first_seen", "int_metric_values_graded", "monitoring_thresholds"):
+    for mart in (
+        *MARTS,
+        "fct_metric_bounds",
+        "fct_alerts_first_seen",
+        "int_metric_values_graded",
+        "monitoring_thresholds",
+    ):
         kind = "seed" if mart == "monitoring_thresholds" else "model"
         unique_id = f"{kind}.salesmon.{mart}"
         node = manifest["nodes"][unique_id]

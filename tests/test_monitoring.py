@@ -188,15 +188,13 @@ def test_day_metrics_match_the_slice(monitored_db: str) -> None:
     )
     _, drift, stattest, threshold, detected = metrics[("prediction_drift_score", "", "", "")]
     assert 0.0 <= drift <= 1.0
+    # Evidently's own verdict at its default threshold for the method, kept as information
     assert (stattest, threshold) == ("wasserstein(log1p)", 0.1)
     assert detected is (drift >= threshold)
     column_rows = {key[1]: row for key, row in metrics.items() if key[0] == "column_drift_score"}
     assert {"onpromotion", "sales_lag_7", "family"} <= set(column_rows) <= set(DEFAULT_CONFIG.feature_columns)
     for column, row in column_rows.items():
-        assert (row[2], row[3]) == (
-            DEFAULT_CONFIG.stattest_label(column),
-            DEFAULT_CONFIG.stattest_for(column)[1],
-        )
+        assert (row[2], row[3]) == (DEFAULT_CONFIG.stattest_label(column), 0.1)
     drifted = sum(1 for row in column_rows.values() if row[4])
     assert value("drifted_columns_count") == drifted
     assert value("drifted_columns_share") == pytest.approx(drifted / len(column_rows))
@@ -206,8 +204,14 @@ def test_day_metrics_match_the_slice(monitored_db: str) -> None:
     assert value("segment_mae", "", "family", "GROCERY I") == pytest.approx(
         np.mean(np.abs(grocery["prediction"] - grocery["sales"])), rel=1e-12
     )
-    q_values = [row for key, row in metrics.items() if key[0] == "segment_q_value"]
-    assert q_values and all(row[3] == 0.05 and row[4] is not None for row in q_values)
+    ratios = {key[2:]: row[1] for key, row in metrics.items() if key[0] == "segment_rmsle_ratio"}
+    assert len(ratios) >= FAMILIES
+    for segment, ratio in ratios.items():
+        rmsle = value("segment_rmsle", "", *segment)
+        assert ratio == pytest.approx(rmsle / value("segment_reference_rmsle", "", *segment), rel=1e-12)
+    unseen = {key[1]: row[1] for key, row in metrics.items() if key[0] == "column_unseen_count"}
+    assert set(unseen) == {"store_nbr", *DEFAULT_CONFIG.categorical_columns}
+    assert value("unseen_category_count") == sum(unseen.values()) == 0.0
     assert run[0] == "success" and run[1] == len(current) and run[2] == len(metrics) and run[5]
     assert run[3] == DEFAULT_CONFIG.config_hash()
 
@@ -393,32 +397,69 @@ def test_fork_server_workers_get_the_current_environment(monkeypatch: pytest.Mon
 def test_a_new_configuration_recomputes(monitored_db: str) -> None:
     days = (FIRST, FIRST + timedelta(days=1))
     assert plan_days(*days).to_compute == []
-    other = MonitoringConfig(numerical_threshold=0.2)
+    other = MonitoringConfig(numerical_stattest="psi")
     assert other.config_hash() != DEFAULT_CONFIG.config_hash()
     assert plan_days(*days, config=other).to_compute == list(days)
 
 
+def test_calibration_learns_once_per_model_version(monitored_db: str) -> None:
+    from monitoring.calibration import BACKCAST, BACKCAST_DAYS, LEAVE_ONE_OUT, calibrate
+
+    with psycopg.connect(monitored_db) as conn:
+        version = conn.execute("select model_version from ml.model_registry where is_champion").fetchone()[0]
+        valid_start, valid_end = conn.execute(
+            "select valid_start, valid_end from ml.model_registry where model_version = %s", (version,)
+        ).fetchone()
+    # the backfills above calibrated the champion before their first day: forced, it learns again
+    with psycopg.connect(monitored_db) as conn:
+        before = conn.execute("select count(*) from monitoring.metric_bounds").fetchone()[0]
+    summary = calibrate(version, force=True)
+    assert not summary.skipped and summary.bound_count == before
+    assert summary.leave_one_out_days == (valid_end - valid_start).days + 1 == 28
+    assert summary.backcast_days == BACKCAST_DAYS
+    assert calibrate(version).skipped  # stored for this model version and configuration
+    with psycopg.connect(monitored_db) as conn:
+        kinds = dict(
+            conn.execute(
+                "select calibration_kind, count(distinct calibration_date) from monitoring.calibration_values"
+                " where model_version = %s group by 1",
+                (version,),
+            ).fetchall()
+        )
+        first_backcast, last_backcast = conn.execute(
+            "select min(calibration_date), max(calibration_date) from monitoring.calibration_values"
+            " where calibration_kind = %s",
+            (BACKCAST,),
+        ).fetchone()
+        error_kinds = conn.execute(
+            "select distinct calibration_kind from monitoring.calibration_values"
+            " where metric_name in ('rmsle_ratio', 'segment_rmsle_ratio')"
+        ).fetchall()
+        bounds = conn.execute(
+            "select metric_name, count(distinct weekday), min(sample_size), max(scale)"
+            " from monitoring.metric_bounds where model_version = %s and column_name = ''"
+            " and segment_type = '' group by 1",
+            (version,),
+        ).fetchall()
+        segments = conn.execute(
+            "select count(distinct (segment_type, segment_value)) from monitoring.metric_bounds"
+            " where metric_name = 'segment_rmsle_ratio'"
+        ).fetchone()[0]
+    assert kinds == {LEAVE_ONE_OUT: 28, BACKCAST: BACKCAST_DAYS}
+    assert (first_backcast, last_backcast) == (
+        valid_start - timedelta(days=BACKCAST_DAYS),
+        valid_start - timedelta(1),
+    )
+    assert error_kinds == [(LEAVE_ONE_OUT,)]  # errors only out of sample
+    by_metric = {metric: (weekdays, samples, scale) for metric, weekdays, samples, scale in bounds}
+    assert by_metric["rmsle_ratio"][:2] == (7, 28)
+    assert by_metric["prediction_drift_score"][:2] == (7, 28 + BACKCAST_DAYS)
+    assert by_metric["prediction_drift_score"][2] > 0
+    assert by_metric["row_count_ratio"][2] == 0  # every calibration day has every store and family
+    assert segments >= 33  # every family, and the store types, clusters and cities of 4 stores
+
+
 # --- units ----------------------------------------------------------------------------------------
-
-
-def test_one_sided_test_and_bh_match_scipy() -> None:
-    from scipy.stats import false_discovery_control, mannwhitneyu
-
-    from monitoring.performance import benjamini_hochberg, one_sided_p_value
-
-    rng = np.random.default_rng(3)
-    for size in (5, 40, 400):
-        current = np.round(rng.exponential(1.2, size), 1)
-        reference = np.round(rng.exponential(1.0, 4 * size), 1)
-        expected = mannwhitneyu(current, reference, alternative="greater", method="asymptotic").pvalue
-        assert one_sided_p_value(current, reference) == pytest.approx(expected, rel=1e-10)
-    assert one_sided_p_value(np.zeros(3), np.zeros(5)) == 1.0
-    assert one_sided_p_value(np.empty(0), np.ones(3)) is None
-    p_values = [0.01, None, 0.04, 0.03, 0.5]
-    adjusted = benjamini_hochberg(p_values)
-    expected = false_discovery_control([0.01, 0.04, 0.03, 0.5], method="bh")
-    assert adjusted[1] is None
-    assert [adjusted[0], adjusted[2], adjusted[3], adjusted[4]] == pytest.approx(list(expected))
 
 
 def test_only_connection_errors_are_retried() -> None:

@@ -45,3 +45,57 @@ create table if not exists monitoring.metric_values (
     primary key (slice_date, model_version, metric_name, column_name, segment_type, segment_value)
 );
 
+
+-- Calibration (monitoring/calibration.py): the same daily metrics computed on days where nothing
+-- is known to have changed, per model version. 'leave_one_out': each validation day against the
+-- other validation days of its weekday (out of sample: the only days that calibrate error
+-- metrics); 'backcast': the days before the validation window, scored in memory, against the
+-- model's same-weekday reference (how far drift metrics move over weeks with no incident).
+create table if not exists monitoring.calibration_values (
+    model_version text not null,
+    config_hash text not null,
+    calibration_date date not null,
+    calibration_kind text not null check (calibration_kind in ('leave_one_out', 'backcast')),
+    metric_name text not null,
+    column_name text not null default '',
+    segment_type text not null default '',
+    segment_value text not null default '',
+    value double precision,
+    primary key (model_version, calibration_date, metric_name, column_name, segment_type, segment_value)
+);
+
+-- What calibration learned: per model version, metric (at any scope) and ISO weekday, the
+-- expected centre and spread of the metric on a day with no incident. The alerting marts turn
+-- them into an expected range with the sensitivity a person set (dbt seed monitoring_thresholds).
+create table if not exists monitoring.metric_bounds (
+    model_version text not null,
+    config_hash text not null,
+    metric_name text not null,
+    column_name text not null default '',
+    segment_type text not null default '',
+    segment_value text not null default '',
+    weekday smallint not null check (weekday between 1 and 7),
+    -- 'log': centre and spread are of ln(value) (error ratios), 'identity': of the value itself
+    value_scale text not null check (value_scale in ('identity', 'log')),
+    center double precision not null,
+    scale double precision not null check (scale >= 0),
+    sample_size integer not null,
+    seasonality text not null check (seasonality in ('none', 'day_of_week')),
+    observed_min double precision not null,
+    observed_max double precision not null,
+    possible_min double precision,
+    possible_max double precision,
+    calibrated_at timestamptz not null default now(),
+    primary key (model_version, metric_name, column_name, segment_type, segment_value, weekday)
+);
+
+-- One row per calibrated model version: when, on which configuration, on how many days.
+create table if not exists monitoring.calibration_runs (
+    model_version text primary key,
+    config_hash text not null,
+    leave_one_out_days integer not null,
+    backcast_days integer not null,
+    bound_count integer not null,
+    seconds double precision not null,
+    calibrated_at timestamptz not null default now()
+);

@@ -2,6 +2,7 @@ with
 
 graded as (
     select * from {{ ref('int_metric_values_graded') }}
+    where severity is not null
 ),
 
 first_seen as (
@@ -22,6 +23,11 @@ alerts as (
         graded.comparison,
         graded.threshold,
         graded.severity,
+        graded.expected_low,
+        graded.expected_high,
+        graded.distance_outside,
+        graded.z_score,
+        graded.q_value,
         -- the first sighting of this breach; never later than the value that breaches now
         least(first_seen.first_seen_at, graded.computed_at) as first_seen_at
     from graded

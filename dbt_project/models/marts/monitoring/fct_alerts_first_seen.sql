@@ -19,6 +19,7 @@ with
 
 graded as (
     select * from {{ ref('int_metric_values_graded') }}
+    where severity is not null
 ),
 
 {% if is_incremental() %}

@@ -12,6 +12,10 @@ alerts as (
     select * from {{ ref('fct_alerts') }}
 ),
 
+graded as (
+    select * from {{ ref('int_metric_values_graded') }}
+),
+
 -- every slice that has any metric is a monitored day of that model version
 slices as (
     select
@@ -29,8 +33,6 @@ model_metrics as (
         model_version,
         metric_name,
         stattest,
-        threshold,
-        detected,
         {{ nan_to_null('value') }} as metric_value
     from metric_values
     where column_name = '' and segment_type = ''
@@ -45,10 +47,6 @@ pivoted as (
         max(case when metric_name = 'row_count_ratio' then metric_value end) as row_count_ratio,
         max(case when metric_name = 'prediction_drift_score' then metric_value end) as prediction_drift_score,
         max(case when metric_name = 'prediction_drift_score' then stattest end) as prediction_drift_stattest,
-        max(case when metric_name = 'prediction_drift_score' then threshold end) as prediction_drift_threshold,
-        bool_or(case when metric_name = 'prediction_drift_score' then detected end) as prediction_drift_detected,
-        max(case when metric_name = 'drifted_columns_count' then metric_value end) as drifted_columns_count,
-        max(case when metric_name = 'drifted_columns_share' then metric_value end) as drifted_columns_share,
         max(case when metric_name = 'missing_values_share' then metric_value end) as missing_values_share,
         max(case when metric_name = 'zero_sales_store_share' then metric_value end) as zero_sales_store_share,
         max(
@@ -65,6 +63,22 @@ pivoted as (
         max(case when metric_name = 'reference_rmsle' then metric_value end) as reference_rmsle,
         max(case when metric_name = 'rmsle_ratio' then metric_value end) as rmsle_ratio
     from model_metrics
+    group by slice_date, model_version
+),
+
+-- the prediction's drift and the columns' drift against their learned bounds
+drift_verdicts as (
+    select
+        slice_date,
+        model_version,
+        max(case when metric_name = 'prediction_drift_score' then threshold end) as prediction_drift_threshold,
+        bool_or(
+            case when metric_name = 'prediction_drift_score' then severity is not null end
+        ) as prediction_drift_detected,
+        count(case when metric_name = 'column_drift_score' and severity is not null then 1 end)
+            as drifted_columns_count,
+        count(case when metric_name = 'column_drift_score' then 1 end) as tested_columns_count
+    from graded
     group by slice_date, model_version
 ),
 
@@ -98,10 +112,9 @@ final as (
         pivoted.row_count_ratio,
         pivoted.prediction_drift_score,
         pivoted.prediction_drift_stattest,
-        pivoted.prediction_drift_threshold,
-        pivoted.prediction_drift_detected,
-        cast(pivoted.drifted_columns_count as integer) as drifted_columns_count,
-        pivoted.drifted_columns_share,
+        drift_verdicts.prediction_drift_threshold,
+        drift_verdicts.prediction_drift_detected,
+        cast(drift_verdicts.drifted_columns_count as integer) as drifted_columns_count,
         pivoted.missing_values_share,
         pivoted.zero_sales_store_share,
         pivoted.zero_sales_store_share_reference,
@@ -121,12 +134,18 @@ final as (
         cast(coalesce(alert_counts.critical_alerts_count, 0) as integer) as critical_alerts_count,
         cast(slices.run_id as uuid) as run_id,
         slices.computed_at,
-        coalesce(alert_counts.alerts_count, 0) > 0 as has_alert
+        coalesce(alert_counts.alerts_count, 0) > 0 as has_alert,
+        cast(drift_verdicts.drifted_columns_count as double precision)
+        / nullif(drift_verdicts.tested_columns_count, 0) as drifted_columns_share
     from slices
     left join pivoted
         on
             slices.slice_date = pivoted.slice_date
             and slices.model_version = pivoted.model_version
+    left join drift_verdicts
+        on
+            slices.slice_date = drift_verdicts.slice_date
+            and slices.model_version = drift_verdicts.model_version
     left join degraded_segments
         on
             slices.slice_date = degraded_segments.slice_date

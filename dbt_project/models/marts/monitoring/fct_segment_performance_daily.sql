@@ -4,6 +4,10 @@ metric_values as (
     select * from {{ source('monitoring', 'metric_values') }}
 ),
 
+graded as (
+    select * from {{ ref('int_metric_values_graded') }}
+),
+
 segment_metrics as (
     select
         slice_date,
@@ -11,7 +15,6 @@ segment_metrics as (
         segment_type,
         segment_value,
         metric_name,
-        detected,
         run_id,
         computed_at,
         {{ nan_to_null('value') }} as metric_value
@@ -30,33 +33,53 @@ pivoted as (
         max(case when metric_name = 'segment_rmse' then metric_value end) as rmse,
         max(case when metric_name = 'segment_rmsle' then metric_value end) as rmsle,
         max(case when metric_name = 'segment_reference_rmsle' then metric_value end) as reference_rmsle,
-        max(case when metric_name = 'segment_p_value' then metric_value end) as p_value,
-        max(case when metric_name = 'segment_q_value' then metric_value end) as q_value,
-        coalesce(bool_or(case when metric_name = 'segment_q_value' then detected end), false) as degraded,
+        max(case when metric_name = 'segment_rmsle_ratio' then metric_value end) as rmsle_ratio,
         max(cast(run_id as text)) as run_id,
         max(computed_at) as computed_at
     from segment_metrics
     group by slice_date, model_version, segment_type, segment_value
 ),
 
-final as (
+-- the ratio tested against the segment's own day-to-day history (int_metric_values_graded)
+ratio_tests as (
     select
         slice_date,
         model_version,
         segment_type,
         segment_value,
-        row_count,
-        mae,
-        rmse,
-        rmsle,
-        reference_rmsle,
+        expected_high,
         p_value,
         q_value,
-        degraded,
-        cast(run_id as uuid) as run_id,
-        computed_at,
-        case when reference_rmsle > 0 then rmsle / reference_rmsle end as rmsle_ratio
+        severity
+    from graded
+    where metric_name = 'segment_rmsle_ratio'
+),
+
+final as (
+    select
+        pivoted.slice_date,
+        pivoted.model_version,
+        pivoted.segment_type,
+        pivoted.segment_value,
+        pivoted.row_count,
+        pivoted.mae,
+        pivoted.rmse,
+        pivoted.rmsle,
+        pivoted.reference_rmsle,
+        ratio_tests.p_value,
+        ratio_tests.q_value,
+        cast(pivoted.run_id as uuid) as run_id,
+        pivoted.computed_at,
+        pivoted.rmsle_ratio,
+        ratio_tests.expected_high as rmsle_ratio_expected_high,
+        coalesce(ratio_tests.severity is not null, false) as degraded
     from pivoted
+    left join ratio_tests
+        on
+            pivoted.slice_date = ratio_tests.slice_date
+            and pivoted.model_version = ratio_tests.model_version
+            and pivoted.segment_type = ratio_tests.segment_type
+            and pivoted.segment_value = ratio_tests.segment_value
 )
 
 select * from final

@@ -1,9 +1,14 @@
 {{ config(materialized='view', schema='intermediate') }}
 
 {#-
-    Every metric value beyond a threshold of the monitoring_thresholds seed, graded warning or
-    critical: the current breaches (a recomputed slice replaces its own). fct_alerts_first_seen
-    remembers when each was first seen, and fct_alerts publishes them.
+    Every alertable metric value of every monitored day, graded against the bounds its model version
+    learned on days with no incident (fct_metric_bounds, for the day's weekday). A value alerts
+    when it lies outside its expected range in a bad direction, beyond the person's floor, and -
+    where one metric is tested many times a day (per column, per segment) - when it stays
+    significant after Benjamini-Hochberg over that day's tests: its q-value must be below the tail
+    probability of the sensitivity, P(Z > k). With one test a day (model metrics) that is exactly
+    "more than k spreads from the centre". Severity is critical beyond the critical sensitivity.
+    fct_alerts keeps the rows with a severity; the other marts read the verdicts.
 -#}
 
 with
@@ -12,15 +17,10 @@ metric_values as (
     select * from {{ source('monitoring', 'metric_values') }}
 ),
 
-segment_performance as (
-    select * from {{ ref('fct_segment_performance_daily') }}
+bounds as (
+    select * from {{ ref('fct_metric_bounds') }}
 ),
 
-thresholds as (
-    select * from {{ ref('monitoring_thresholds') }}
-),
-
--- every metric the engine wrote, at any scope; the seed decides which of them can alert
 engine_values as (
     select
         slice_date,
@@ -29,55 +29,130 @@ engine_values as (
         column_name,
         segment_type,
         segment_value,
+        computed_at,
         {{ nan_to_null('value') }} as metric_value,
-        computed_at
+        cast(extract(isodow from slice_date) as integer) as slice_weekday
     from metric_values
 ),
 
--- a segment alerts on its error ratio only when the engine found it significantly worse than its
--- reference (Benjamini-Hochberg q-value), so small noisy segments do not alert by chance
-degraded_segment_values as (
+-- how far the value lies from the centre, in spreads, in its bad direction (zero spread: a value
+-- off a constant centre is infinitely far, clamped to 37 where the normal tail is 0 anyway)
+bounded as (
     select
-        slice_date,
-        model_version,
-        'segment_rmsle_ratio' as metric_name,
-        '' as column_name,
-        segment_type,
-        segment_value,
-        rmsle_ratio as metric_value,
-        computed_at
-    from segment_performance
-    where degraded
+        engine_values.*,
+        bounds.direction,
+        bounds.value_scale,
+        bounds.center,
+        bounds.scale,
+        bounds.expected_low,
+        bounds.expected_high,
+        bounds.alert_below,
+        bounds.alert_above,
+        bounds.sensitivity,
+        bounds.critical_sensitivity,
+        case
+            when bounds.value_scale = 'log' then ln(greatest(engine_values.metric_value, 1e-6))
+            else engine_values.metric_value
+        end as value_on_scale
+    from engine_values
+    inner join bounds
+        on
+            engine_values.model_version = bounds.model_version
+            and engine_values.metric_name = bounds.metric_name
+            and engine_values.column_name = bounds.column_name
+            and engine_values.segment_type = bounds.segment_type
+            and engine_values.segment_value = bounds.segment_value
+            and engine_values.slice_weekday = bounds.weekday
+    where bounds.enabled and engine_values.metric_value is not null
 ),
 
-alertable_values as (
-    select * from engine_values
-    union all
-    select * from degraded_segment_values
+scored as (
+    select
+        *,
+        case
+            when scale > 0 then (value_on_scale - center) / scale
+            when value_on_scale > center then 37.0
+            when value_on_scale < center then -37.0
+            else 0.0
+        end as z_score,
+        case
+            when direction = 'below' then '<'
+            when direction = 'above' then '>'
+            when value_on_scale < center then '<'
+            else '>'
+        end as comparison
+    from bounded
+),
+
+directed as (
+    select
+        *,
+        least(
+            greatest(case when comparison = '<' then -z_score else z_score end, -37.0), 37.0
+        ) as bad_z,
+        case when comparison = '<' then alert_below else alert_above end as threshold
+    from scored
+),
+
+erfc_arguments as (
+    select
+        *,
+        abs(bad_z) / sqrt(2.0) as erfc_x,
+        1.0 / (1.0 + 0.5 * abs(bad_z) / sqrt(2.0)) as erfc_t
+    from directed
+),
+
+tested as (
+    select
+        *,
+        case
+            when bad_z >= 0 then 0.5 * {{ erfc('erfc_x', 'erfc_t') }}
+            else 1 - 0.5 * {{ erfc('erfc_x', 'erfc_t') }}
+        end as p_value,
+        count(*) over (partition by slice_date, model_version, metric_name) as tests_count,
+        row_number() over (
+            partition by slice_date, model_version, metric_name
+            order by bad_z desc, column_name asc, segment_type asc, segment_value asc
+        ) as p_rank
+    from erfc_arguments
+),
+
+-- Benjamini-Hochberg: q = min over the ranks from here to the last of p * m / rank
+adjusted as (
+    select
+        *,
+        least(
+            1.0,
+            min(p_value * tests_count / p_rank) over (
+                partition by slice_date, model_version, metric_name
+                order by p_rank desc
+                rows between unbounded preceding and current row
+            )
+        ) as q_value
+    from tested
 ),
 
 graded as (
     select
-        alertable_values.*,
-        thresholds.comparison,
-        thresholds.warning_threshold,
-        thresholds.critical_threshold,
+        *,
         case
-            when thresholds.comparison = '>' and alertable_values.metric_value > thresholds.critical_threshold
-                then 'critical'
-            when thresholds.comparison = '<' and alertable_values.metric_value < thresholds.critical_threshold
-                then 'critical'
-            when thresholds.comparison = '>' and alertable_values.metric_value > thresholds.warning_threshold
-                then 'warning'
-            when thresholds.comparison = '<' and alertable_values.metric_value < thresholds.warning_threshold
-                then 'warning'
+            when
+                (comparison = '>' and metric_value <= threshold)
+                or (comparison = '<' and metric_value >= threshold)
+                then null
+            when q_value <= 0.5 * {{ erfc(
+                '(critical_sensitivity / sqrt(2.0))',
+                '(1.0 / (1.0 + 0.5 * critical_sensitivity / sqrt(2.0)))'
+            ) }} then 'critical'
+            when q_value <= 0.5 * {{ erfc(
+                '(sensitivity / sqrt(2.0))',
+                '(1.0 / (1.0 + 0.5 * sensitivity / sqrt(2.0)))'
+            ) }} then 'warning'
         end as severity
-    from alertable_values
-    inner join thresholds
-        on alertable_values.metric_name = thresholds.metric_name
+    from adjusted
 ),
 
-breaches as (
+final as (
     select
         slice_date,
         model_version,
@@ -87,9 +162,19 @@ breaches as (
         segment_value,
         metric_value,
         comparison,
+        threshold,
+        expected_low,
+        expected_high,
+        center,
+        scale,
+        z_score,
+        p_value,
+        q_value,
+        cast(tests_count as integer) as tests_count,
         severity,
         computed_at,
-        case when severity = 'critical' then critical_threshold else warning_threshold end as threshold,
+        case when comparison = '<' then threshold - metric_value else metric_value - threshold end
+            as distance_outside,
         case
             when segment_type <> '' then 'segment'
             when column_name <> '' then 'column'
@@ -107,7 +192,6 @@ breaches as (
             )
         ) as alert_id
     from graded
-    where severity is not null
 )
 
-select * from breaches
+select * from final

@@ -1,0 +1,357 @@
+"""Calibration: what each alerting metric looks like, for one model version, on days with no incident.
+
+A fixed threshold chosen on one data set fits that data set; the next one false-alarms or misses.
+So every alerting metric gets its expected range from the model's own history (as NannyML and
+Elementary do), computed by the very engine that monitors (`run_report`, same configuration) on two
+kinds of calibration day where nothing is known to have changed:
+
+- **leave one out**: each of the 28 validation days against the other validation days of its weekday
+  (3 days instead of the monitored days' 4). These are out of sample, so they alone calibrate the
+  error metrics (`rmsle_ratio`, `segment_rmsle_ratio`: a segment's own day-to-day history);
+- **backcast**: the `BACKCAST_DAYS` days before the validation window, scored in memory by the model
+  and compared with its same-weekday reference exactly as a monitored day is. They show how far the
+  drift and data-quality metrics wander over weeks with no incident, at the same distances from the
+  reference as the monitored days (in sample for the model, which the drift of its inputs and of its
+  prediction does not care about; their errors are not used).
+
+For each metric key (metric, column, segment) the calibration values give a centre and a spread:
+the mean and the standard deviation, widened to a prediction interval for one new day
+(x sqrt(1 + 1/n)); error ratios are taken on the log scale, where a bad day's multiplicative jump
+and its skew are symmetric. Where the metric has a weekly pattern (a one-way ANOVA over weekdays, p < 0.001,
+with at least 3 days of each weekday) the centre is the weekday's own mean and the spread the pooled
+within-weekday one, as Elementary's `seasonality: day_of_week`. They are stored per model version and
+ISO weekday in `monitoring.metric_bounds`; the raw values stay in `monitoring.calibration_values`, so
+an analyst can see what a bound was learned from. The sensitivity (how many spreads away from the
+centre is unusual), the floors and the metrics switched off are a person's decisions: the dbt seed
+`monitoring_thresholds`, applied by the metrics mart (docs/alerts.md).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from monitoring.config import DEFAULT_CONFIG, MonitoringConfig
+from monitoring.results import MetricValue, SliceContext
+from monitoring.slices import Reference, as_slice_frame, get_reference, resolve_model_version
+
+BACKCAST_DAYS = 56
+# A bound needs at least this many calibration values (a metric seen on fewer days has none).
+MIN_SAMPLES = 5
+# The weekly pattern must be this clear (ANOVA p-value) to give each weekday its own centre.
+SEASONALITY_P_VALUE = 0.001
+MIN_DAYS_PER_WEEKDAY = 3
+
+# The metrics the mart can alert on, with the range their values can take (None: unbounded).
+CALIBRATED_METRICS: dict[str, tuple[float | None, float | None]] = {
+    "row_count_ratio": (0.0, None),
+    "missing_values_share": (0.0, 1.0),
+    "unseen_category_count": (0.0, None),
+    "zero_sales_store_share": (0.0, 1.0),
+    "prediction_drift_score": (0.0, None),
+    "drifted_columns_share": (0.0, 1.0),
+    "rmsle_ratio": (0.0, None),
+    "column_drift_score": (0.0, None),
+    "column_missing_share": (0.0, 1.0),
+    "column_unseen_count": (0.0, None),
+    "segment_rmsle_ratio": (0.0, None),
+}
+# Error metrics: calibrated on out-of-sample (leave-one-out) days only.
+ERROR_METRICS = frozenset({"rmsle_ratio", "segment_rmsle_ratio"})
+# Ratios of errors are multiplicative and skewed (a small segment's ratio can triple on a bad day but
+# never drop below 0): their centre and spread are learned on log(ratio), where they are symmetric.
+LOG_SCALE_METRICS = frozenset({"rmsle_ratio", "segment_rmsle_ratio"})
+# The smallest ratio taken on the log scale (a ratio of 0 would be log 0).
+LOG_FLOOR = 1e-6
+LEAVE_ONE_OUT, BACKCAST = "leave_one_out", "backcast"
+KEY = ["metric_name", "column_name", "segment_type", "segment_value"]
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CalibrationSummary:
+    """What a calibration did: the model version, its days and bounds, the wall time."""
+
+    model_version: str
+    leave_one_out_days: int
+    backcast_days: int
+    bound_count: int
+    seconds: float
+    skipped: bool = False
+
+    def render(self) -> str:
+        """One line for the command line."""
+        if self.skipped:
+            return f"model {self.model_version}: already calibrated"
+        return (
+            f"model {self.model_version}: calibrated {self.bound_count // 7} metric keys on "
+            f"{self.leave_one_out_days} leave-one-out and {self.backcast_days} backcast days"
+            f" in {self.seconds:.1f} s"
+        )
+
+
+def calibration_days(
+    conn: psycopg.Connection,
+    model_version: str,
+    config: MonitoringConfig,
+    backcast_days: int = BACKCAST_DAYS,
+) -> Iterator[tuple[str, SliceContext]]:
+    """Every calibration day of a model version as a slice with its reference (see the module)."""
+    references = {weekday: get_reference(conn, model_version, weekday, config) for weekday in range(1, 8)}
+    frames = [reference.frame for reference in references.values() if not reference.frame.empty]
+    if not frames:
+        return
+    validation_start = min(frame["sales_date"].min() for frame in frames)
+    for weekday, reference in sorted(references.items()):
+        frame = reference.frame
+        for day in sorted(set(frame["sales_date"])):
+            others = frame[frame["sales_date"] != day].reset_index(drop=True)
+            if others.empty:
+                continue
+            current = frame[frame["sales_date"] == day].reset_index(drop=True)
+            left_out = Reference(model_version, weekday, others, f"leave-one-out:{day.isoformat()}")
+            yield LEAVE_ONE_OUT, SliceContext(day, model_version, config, current, left_out)
+    backcast = _backcast_frame(
+        conn, model_version, validation_start - timedelta(days=backcast_days), validation_start, config
+    )
+    for day, current in backcast.groupby("sales_date", sort=True):
+        reference = references[day.isoweekday()]
+        if not reference.frame.empty:
+            yield (
+                BACKCAST,
+                SliceContext(day, model_version, config, current.reset_index(drop=True), reference),
+            )
+
+
+def _backcast_frame(
+    conn: psycopg.Connection, model_version: str, start: date, end: date, config: MonitoringConfig
+) -> pd.DataFrame:
+    """The feature rows of `start` .. `end` (excluded), scored in memory by the model, as slices."""
+    from models_ml.features import read_features
+    from models_ml.registry import load_model
+
+    frame = read_features(conn, start, end - timedelta(days=1))
+    if frame.empty:
+        return as_slice_frame(frame.assign(prediction=np.empty(0)), config)
+    _, model, features = load_model(model_version, conn=conn)
+    prediction = np.clip(np.asarray(model.predict(frame[features]), dtype="float64"), 0.0, None)
+    return as_slice_frame(frame.assign(prediction=prediction), config)
+
+
+def calibration_values(
+    conn: psycopg.Connection,
+    model_version: str,
+    config: MonitoringConfig = DEFAULT_CONFIG,
+    *,
+    backcast_days: int = BACKCAST_DAYS,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """The calibrated metrics of every calibration day, one row per day, kind and metric key."""
+    from monitoring.report import run_report
+
+    rows: list[tuple] = []
+    days = calibration_days(conn, model_version, config, backcast_days)
+    for done, (kind, ctx) in enumerate(days, start=1):
+        values, _ = run_report(ctx, render=False)
+        rows += [_row(ctx.day, kind, value) for value in values if _calibrated(value, kind)]
+        if progress and done % 14 == 0:
+            progress(f"calibration: {done} days")
+    return pd.DataFrame(rows, columns=["calibration_date", "calibration_kind", *KEY, "value"])
+
+
+def _calibrated(value: MetricValue, kind: str) -> bool:
+    return value.name in CALIBRATED_METRICS and (kind == LEAVE_ONE_OUT or value.name not in ERROR_METRICS)
+
+
+def _row(day: date, kind: str, value: MetricValue) -> tuple:
+    return (day, kind, value.name, value.column_name, value.segment_type, value.segment_value, value.value)
+
+
+def fit_bounds(values: pd.DataFrame) -> pd.DataFrame:
+    """Centre and spread of every metric key, per ISO weekday (see the module's docstring)."""
+    known = values[np.isfinite(values["value"].astype("float64"))].copy()
+    known["value"] = known["value"].astype("float64")
+    logged = known["metric_name"].isin(LOG_SCALE_METRICS)
+    known.loc[logged, "value"] = np.log(np.maximum(known.loc[logged, "value"], LOG_FLOOR))
+    known["weekday"] = [day.isoweekday() for day in known["calibration_date"]]
+    rows: list[dict] = []
+    for key, group in known.groupby(KEY, sort=True):
+        if len(group) < MIN_SAMPLES:
+            continue
+        rows += _bounds_of(dict(zip(KEY, key, strict=True)), group)
+    columns = [*KEY, "weekday", "value_scale", "center", "scale", "sample_size", "seasonality"]
+    columns += ["observed_min", "observed_max", "possible_min", "possible_max"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _bounds_of(key: dict[str, str], group: pd.DataFrame) -> list[dict]:
+    """The seven weekday rows of one metric key."""
+    values = group["value"].to_numpy()
+    n = len(values)
+    by_weekday = {weekday: part["value"].to_numpy() for weekday, part in group.groupby("weekday")}
+    seasonal = _weekly_pattern(by_weekday)
+    if seasonal:
+        residuals = np.concatenate([part - part.mean() for part in by_weekday.values()])
+        spread = float(np.sqrt(np.sum(residuals**2) / (n - len(by_weekday))))
+    else:
+        spread = float(np.std(values, ddof=1))
+    possible_min, possible_max = CALIBRATED_METRICS[key["metric_name"]]
+    on_log = key["metric_name"] in LOG_SCALE_METRICS
+    observed = np.exp(values) if on_log else values
+    rows = []
+    for weekday in range(1, 8):
+        own = by_weekday.get(weekday)
+        center = float(own.mean()) if seasonal and own is not None else float(values.mean())
+        size = len(own) if seasonal and own is not None else n
+        rows.append(
+            {
+                **key,
+                "weekday": weekday,
+                "value_scale": "log" if on_log else "identity",
+                "center": center,
+                "scale": spread * float(np.sqrt(1.0 + 1.0 / size)),
+                "sample_size": n,
+                "seasonality": "day_of_week" if seasonal else "none",
+                "observed_min": float(observed.min()),
+                "observed_max": float(observed.max()),
+                "possible_min": possible_min,
+                "possible_max": possible_max,
+            }
+        )
+    return rows
+
+
+def _weekly_pattern(by_weekday: dict[int, np.ndarray]) -> bool:
+    """True when the metric's level clearly depends on the weekday (one-way ANOVA)."""
+    from scipy.stats import f_oneway
+
+    if len(by_weekday) < 2 or min(len(part) for part in by_weekday.values()) < MIN_DAYS_PER_WEEKDAY:
+        return False
+    if all(np.ptp(part) == 0 for part in by_weekday.values()):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p_value = f_oneway(*by_weekday.values()).pvalue
+    return bool(np.isfinite(p_value) and p_value < SEASONALITY_P_VALUE)
+
+
+def is_calibrated(conn: psycopg.Connection, model_version: str, config: MonitoringConfig) -> bool:
+    """Whether the model version's bounds were learned with this configuration."""
+    row = conn.execute(
+        "select config_hash from monitoring.calibration_runs where model_version = %s", (model_version,)
+    ).fetchone()
+    return row is not None and row[0] == config.config_hash()
+
+
+def calibrate(
+    model_version: str | None = None,
+    *,
+    config: MonitoringConfig = DEFAULT_CONFIG,
+    force: bool = False,
+    backcast_days: int = BACKCAST_DAYS,
+    progress: Progress | None = None,
+) -> CalibrationSummary:
+    """Learn and store the bounds of a model version (default: the champion), unless it already has
+    them for this configuration (or `force`).
+
+    Holds an advisory lock on the model version meanwhile, so that two monitoring runs starting
+    together calibrate once: the second waits, then finds the bounds stored.
+    """
+    from warehouse.db import connect
+
+    started = time.perf_counter()
+    with connect(autocommit=True) as conn:
+        version = resolve_model_version(conn, model_version)
+        conn.execute("select pg_advisory_lock(hashtext('salesmon.calibration'), hashtext(%s))", (version,))
+        try:
+            if not force and is_calibrated(conn, version, config):
+                return CalibrationSummary(version, 0, 0, 0, time.perf_counter() - started, skipped=True)
+            values = calibration_values(conn, version, config, backcast_days=backcast_days, progress=progress)
+            bounds = fit_bounds(values)
+            kinds = values.drop_duplicates(["calibration_date", "calibration_kind"])["calibration_kind"]
+            summary = CalibrationSummary(
+                model_version=version,
+                leave_one_out_days=int((kinds == LEAVE_ONE_OUT).sum()),
+                backcast_days=int((kinds == BACKCAST).sum()),
+                bound_count=len(bounds),
+                seconds=time.perf_counter() - started,
+            )
+            store(conn, version, config, values, bounds, summary)
+        finally:
+            conn.execute(
+                "select pg_advisory_unlock(hashtext('salesmon.calibration'), hashtext(%s))", (version,)
+            )
+    return summary
+
+
+_VALUE_COLUMNS = ("model_version", "config_hash", "calibration_date", "calibration_kind", *KEY, "value")
+_BOUND_COLUMNS = (
+    "model_version",
+    "config_hash",
+    *KEY,
+    "weekday",
+    "value_scale",
+    "center",
+    "scale",
+    "sample_size",
+    "seasonality",
+    "observed_min",
+    "observed_max",
+    "possible_min",
+    "possible_max",
+)
+
+
+def store(
+    conn: psycopg.Connection,
+    model_version: str,
+    config: MonitoringConfig,
+    values: pd.DataFrame,
+    bounds: pd.DataFrame,
+    summary: CalibrationSummary,
+) -> None:
+    """Replace the model version's calibration values, bounds and calibration run in one transaction."""
+    config_hash = config.config_hash()
+    with conn.transaction():
+        for table in ("calibration_values", "metric_bounds", "calibration_runs"):
+            conn.execute(f"delete from monitoring.{table} where model_version = %s", (model_version,))
+        _copy(conn, "monitoring.calibration_values", _VALUE_COLUMNS, values, model_version, config_hash)
+        _copy(conn, "monitoring.metric_bounds", _BOUND_COLUMNS, bounds, model_version, config_hash)
+        conn.execute(
+            "insert into monitoring.calibration_runs (model_version, config_hash, leave_one_out_days,"
+            " backcast_days, bound_count, seconds) values (%s, %s, %s, %s, %s, %s)",
+            (
+                model_version,
+                config_hash,
+                summary.leave_one_out_days,
+                summary.backcast_days,
+                summary.bound_count,
+                summary.seconds,
+            ),
+        )
+
+
+def _copy(
+    conn: psycopg.Connection,
+    table: str,
+    columns: tuple[str, ...],
+    frame: pd.DataFrame,
+    model_version: str,
+    config_hash: str,
+) -> None:
+    rows = frame.assign(model_version=model_version, config_hash=config_hash)[list(columns)]
+    with conn.cursor().copy(f"copy {table} ({', '.join(columns)}) from stdin") as copy:
+        for row in rows.itertuples(index=False, name=None):
+            copy.write_row([None if _missing(value) else value for value in row])
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and not np.isfinite(value))
