@@ -128,7 +128,11 @@ def data_generate(
     end: Annotated[str, typer.Option(help="Last day, YYYY-MM-DD.")] = "2017-08-15",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 42,
     scenario: Annotated[
-        str, typer.Option(help="none, promo_shift, sales_drop, missing_burst, store_closures")
+        str,
+        typer.Option(
+            help="none, promo_shift, sales_drop, missing_burst, store_closures, price_shock, new_store, "
+            "new_family, feed_stop (ground truth in OUT/scenario.json)"
+        ),
     ] = "none",
     change_date: Annotated[
         str | None, typer.Option(help="When the scenario starts (default 30 days before the end).")

@@ -13,6 +13,8 @@ import pytest
 
 from warehouse.generator import FAMILIES, SCENARIOS, GenerateResult, generate
 
+NEW_FAMILY = "ICE CREAM"  # the family the new_family scenario adds
+
 STORES = 3
 START = date(2016, 10, 1)
 END = date(2017, 1, 28)  # 120 days, spanning a December 25 and a transferred New Year
@@ -209,8 +211,11 @@ def test_scenario_json(base: GenerateResult, scenarios: dict[str, GenerateResult
         expected_change = END - timedelta(days=30) if name == "store_closures" else CHANGE
         assert result.change_date == expected_change
         assert meta["scenario"] == name and meta["change_date"] == expected_change.isoformat()
-        assert meta["affected_stores"] and set(meta["affected_stores"]) <= {1, 2, 3}
-        assert meta["affected_families"] and set(meta["affected_families"]) <= set(FAMILIES)
+        assert isinstance(meta["description"], str) and meta["details"], name
+        stores = {1, 2, 3, 4} if name == "new_store" else {1, 2, 3}  # new_store: store 4 opens
+        assert meta["affected_stores"] and set(meta["affected_stores"]) <= stores
+        families = {*FAMILIES, NEW_FAMILY} if name == "new_family" else set(FAMILIES)
+        assert meta["affected_families"] and set(meta["affected_families"]) <= families
 
 
 @pytest.mark.parametrize("name", SCENARIOS[1:])
@@ -227,6 +232,19 @@ def test_scenario_leaves_the_past_alone(
     tx_none = pd.read_csv(base.out_dir / "transactions.csv", parse_dates=["date"])
     tx = pd.read_csv(result.out_dir / "transactions.csv", parse_dates=["date"])
     pd.testing.assert_frame_equal(tx[tx["date"] < change], tx_none[tx_none["date"] < change])
+    for name in ("oil.csv", "holidays_events.csv"):
+        assert (result.out_dir / name).read_bytes() == (base.out_dir / name).read_bytes(), name
+    stores = (result.out_dir / "stores.csv").read_text().splitlines()
+    assert stores[: STORES + 1] == (base.out_dir / "stores.csv").read_text().splitlines()
+
+
+@pytest.mark.parametrize("name", SCENARIOS[5:])
+def test_new_scenarios_are_deterministic(root: Path, scenarios: dict[str, GenerateResult], name: str) -> None:
+    again = _gen(root, f"{name}-again", scenario=name, change_date=CHANGE)
+    other = _gen(root, f"{name}-other", scenario=name, change_date=CHANGE, seed=7)
+    for file_name in [*HEADERS, "scenario.json"]:
+        assert (again.out_dir / file_name).read_bytes() == (scenarios[name].out_dir / file_name).read_bytes()
+    assert (other.out_dir / "train.csv").read_bytes() != (again.out_dir / "train.csv").read_bytes()
 
 
 def test_promo_shift(base: GenerateResult, scenarios: dict[str, GenerateResult]) -> None:
@@ -298,6 +316,156 @@ def test_store_closures(scenarios: dict[str, GenerateResult]) -> None:
     tx = pd.read_csv(result.out_dir / "transactions.csv", parse_dates=["date"])
     assert not ((tx["date"] >= change) & tx["store_nbr"].isin(closed)).any()
     assert ((tx["date"] < change) & tx["store_nbr"].isin(closed)).any()
+
+
+def _after(frame: pd.DataFrame) -> pd.Series:
+    return frame["date"] >= pd.Timestamp(CHANGE)
+
+
+def test_scenario_order_and_names() -> None:
+    assert SCENARIOS == (
+        "none", "promo_shift", "sales_drop", "missing_burst", "store_closures",
+        "price_shock", "new_store", "new_family", "feed_stop",
+    )  # fmt: skip
+    assert NEW_FAMILY not in FAMILIES
+
+
+def test_price_shock(base: GenerateResult, scenarios: dict[str, GenerateResult]) -> None:
+    result = scenarios["price_shock"]
+    train, none = _train(result), _train(base)
+    meta = _meta(result)
+    hit_families = meta["affected_families"]
+    assert meta["affected_stores"] == [1, 2, 3]
+    assert len(hit_families) == 11 and hit_families == sorted(hit_families)
+    assert meta["details"]["sales_factor"] == 0.6
+    # the features do not move: every column but sales is as in none, test.csv and oil too
+    pd.testing.assert_frame_equal(train.drop(columns="sales"), none.drop(columns="sales"))
+    for name in ("test.csv", "oil.csv", "holidays_events.csv", "stores.csv"):
+        assert (result.out_dir / name).read_bytes() == (base.out_dir / name).read_bytes(), name
+    after = _after(train)
+    hit = after & train["family"].isin(hit_families)
+    ratio = train.loc[hit, "sales"].sum() / none.loc[hit, "sales"].sum()
+    assert 0.55 < ratio < 0.65
+    for family in hit_families:  # every affected family falls, none rises
+        one = hit & (train["family"] == family)
+        assert (train.loc[one, "sales"] <= none.loc[one, "sales"]).all(), family
+        if none.loc[one, "sales"].sum() > 1000:
+            assert 0.5 < train.loc[one, "sales"].sum() / none.loc[one, "sales"].sum() < 0.7, family
+    spared = ~train["family"].isin(hit_families) | ~after
+    assert train.loc[spared, "sales"].equals(none.loc[spared, "sales"])
+    # transactions follow the lower sales from the change date on
+    tx = pd.read_csv(result.out_dir / "transactions.csv", parse_dates=["date"])
+    tx_none = pd.read_csv(base.out_dir / "transactions.csv", parse_dates=["date"])
+    assert list(tx[["date", "store_nbr"]].itertuples(index=False)) == list(
+        tx_none[["date", "store_nbr"]].itertuples(index=False)
+    )
+    tx_after = _after(tx)
+    assert (tx.loc[tx_after, "transactions"] <= tx_none.loc[tx_after, "transactions"]).all()
+    assert tx.loc[tx_after, "transactions"].sum() < 0.97 * tx_none.loc[tx_after, "transactions"].sum()
+
+
+def test_new_store(base: GenerateResult, scenarios: dict[str, GenerateResult]) -> None:
+    result = scenarios["new_store"]
+    meta = _meta(result)
+    assert meta["affected_stores"] == [4] and meta["details"]["store"]["store_nbr"] == 4
+    assert meta["details"]["first_day_with_rows"] == CHANGE.isoformat()
+    stores = pd.read_csv(result.out_dir / "stores.csv")
+    assert list(stores["store_nbr"]) == [1, 2, 3, 4]
+    assert stores.iloc[-1].to_dict() == {**meta["details"]["store"]}
+    assert result.files["stores.csv"] == 4
+    train, none = _train(result), _train(base)
+    assert list(train["id"]) == list(range(len(train)))
+    new = train[train["store_nbr"] == 4]
+    assert new["date"].min() == pd.Timestamp(CHANGE)
+    days_after = none.loc[_after(none), "date"].nunique()
+    assert len(new) == days_after * 33 and list(new["family"].iloc[:33]) == list(FAMILIES)
+    assert result.files["train.csv"] == base.files["train.csv"] + days_after * 33
+    # Kaggle order: the new store's rows come after store 3's on each day
+    assert train["date"].is_monotonic_increasing
+    assert (train.groupby("date")["store_nbr"].apply(lambda s: s.is_monotonic_increasing)).all()
+    # the other stores are as in none, after the change date too
+    old = train[train["store_nbr"] <= 3].drop(columns="id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(old, none.drop(columns="id"))
+    # it sells like a store: same order of magnitude as the others, with promotions
+    per_store = train[_after(train)].groupby("store_nbr")["sales"].sum()
+    assert 0.2 * per_store[[1, 2, 3]].mean() < per_store[4] < 5 * per_store[[1, 2, 3]].mean()
+    assert new["onpromotion"].sum() > 0
+    never = meta["details"]["families_never_sold"]
+    assert set(never) <= set(FAMILIES) and (new.loc[new["family"].isin(never), "sales"] == 0).all()
+    # transactions: its rows start on the change date; the other stores' rows are as in none
+    tx = pd.read_csv(result.out_dir / "transactions.csv", parse_dates=["date"])
+    tx_none = pd.read_csv(base.out_dir / "transactions.csv", parse_dates=["date"])
+    assert tx.loc[tx["store_nbr"] == 4, "date"].min() == pd.Timestamp(CHANGE)
+    pd.testing.assert_frame_equal(tx[tx["store_nbr"] <= 3].reset_index(drop=True), tx_none)
+    # test.csv has it on every day
+    test = pd.read_csv(result.out_dir / "test.csv")
+    assert len(test) == 16 * 4 * 33 and (test["store_nbr"] == 4).sum() == 16 * 33
+    assert list(test["id"]) == list(range(len(train), len(train) + len(test)))
+
+
+def test_new_store_after_the_54th(root: Path) -> None:
+    result = generate(
+        root / "new_store54",
+        start=date(2017, 7, 1),
+        end=date(2017, 7, 20),
+        scenario="new_store",
+        change_date=date(2017, 7, 15),
+    )
+    stores = pd.read_csv(result.out_dir / "stores.csv")
+    assert len(stores) == 55 and list(stores["store_nbr"]) == list(range(1, 56))
+    row = stores.iloc[-1]
+    assert row["type"] in set("ABCDE") and 1 <= row["cluster"] <= 17
+    assert ((stores["city"] == row["city"]) & (stores["state"] == row["state"])).sum() > 1  # a known city
+    train = _train(result)
+    assert train.loc[train["store_nbr"] == 55, "date"].min() == pd.Timestamp(2017, 7, 15)
+    assert result.files["train.csv"] == 20 * 54 * 33 + 6 * 33
+    assert _meta(result)["affected_stores"] == [55]
+
+
+def test_new_family(base: GenerateResult, scenarios: dict[str, GenerateResult]) -> None:
+    result = scenarios["new_family"]
+    meta = _meta(result)
+    assert meta["affected_families"] == [NEW_FAMILY] and meta["affected_stores"] == [1, 2, 3]
+    train, none = _train(result), _train(base)
+    assert list(train["id"]) == list(range(len(train)))
+    new = train[train["family"] == NEW_FAMILY]
+    assert new["date"].min() == pd.Timestamp(CHANGE)
+    days_after = none.loc[_after(none), "date"].nunique()
+    assert len(new) == days_after * STORES
+    assert result.files["train.csv"] == base.files["train.csv"] + days_after * STORES
+    # Kaggle order: families alphabetically within each store and day, the new one included
+    expected = sorted([*FAMILIES, NEW_FAMILY])
+    day = train[(train["date"] == pd.Timestamp(CHANGE)) & (train["store_nbr"] == 2)]
+    assert list(day["family"]) == expected
+    assert set(train.loc[~_after(train), "family"]) == set(FAMILIES)
+    # the other families are as in none, after the change date too
+    old = train[train["family"] != NEW_FAMILY].drop(columns="id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(old, none.drop(columns="id"))
+    # it sells, at its own scale, with promotions; whole units (not sold by weight)
+    assert 5 < new["sales"].mean() < 200 and new["onpromotion"].sum() > 0
+    assert (new["sales"] == new["sales"].round()).all()
+    # transactions count its sales: never fewer than in none from the change date on
+    tx = pd.read_csv(result.out_dir / "transactions.csv", parse_dates=["date"])
+    tx_none = pd.read_csv(base.out_dir / "transactions.csv", parse_dates=["date"])
+    assert (tx["transactions"] >= tx_none["transactions"]).all()
+    assert tx.loc[_after(tx), "transactions"].sum() > tx_none.loc[_after(tx_none), "transactions"].sum()
+    # test.csv has it for every store and day
+    test = pd.read_csv(result.out_dir / "test.csv")
+    assert (test["family"] == NEW_FAMILY).sum() == 16 * STORES and len(test) == 16 * STORES * 34
+    assert list(test["family"].iloc[:34]) == expected
+
+
+def test_feed_stop(base: GenerateResult, scenarios: dict[str, GenerateResult]) -> None:
+    result = scenarios["feed_stop"]
+    details = _meta(result)["details"]
+    assert details["stopped_file"] == "transactions.csv"
+    assert details["last_day_with_rows"] == (CHANGE - timedelta(days=1)).isoformat()
+    tx = pd.read_csv(result.out_dir / "transactions.csv", parse_dates=["date"])
+    assert tx["date"].max() == pd.Timestamp(CHANGE - timedelta(days=1))
+    tx_none = pd.read_csv(base.out_dir / "transactions.csv", parse_dates=["date"])
+    pd.testing.assert_frame_equal(tx, tx_none[~_after(tx_none)])
+    for name in ("train.csv", "test.csv", "stores.csv", "oil.csv", "holidays_events.csv"):
+        assert (result.out_dir / name).read_bytes() == (base.out_dir / name).read_bytes(), name
 
 
 def test_full_store_list_scenario_sizes(root: Path) -> None:

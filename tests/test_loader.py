@@ -281,6 +281,44 @@ def test_a_folder_with_more_days_adds_only_the_new_days(database: str, tmp_path:
         ).fetchone() == (45,)  # the first occurrence
 
 
+@pytest.mark.parametrize("scenario", ["new_store", "new_family", "feed_stop"])
+def test_generated_scenarios_load_without_rejections(database: str, tmp_path: Path, scenario: str) -> None:
+    """A store, a family or a stopped feed that the data did not have before loads like any other data."""
+    from warehouse.generator import generate
+
+    change = date(2017, 7, 10)
+    result = generate(
+        tmp_path / scenario,
+        stores=3,
+        start=date(2017, 6, 1),
+        end=date(2017, 7, 20),
+        scenario=scenario,
+        change_date=change,
+    )
+
+    summary = load_folder(result.out_dir)
+
+    _assert_adds_up(summary)
+    counts = _counts(database)
+    assert counts["rejected_rows"] == 0
+    for spec in FILE_SPECS:
+        assert counts[spec.table] == result.files[spec.file_name], spec.file_name
+    with psycopg.connect(database) as conn:
+        if scenario == "new_store":
+            first = "select min(date) from raw.{} where store_nbr = 4"
+            assert conn.execute(first.format("train")).fetchone() == (change,)
+            assert conn.execute(first.format("transactions")).fetchone() == (change,)
+            assert conn.execute("select count(*) from raw.test where store_nbr = 4").fetchone() == (16 * 33,)
+        elif scenario == "new_family":
+            first = "select min(date), count(distinct store_nbr) from raw.{} where family = 'ICE CREAM'"
+            assert conn.execute(first.format("train")).fetchone() == (change, 3)
+            assert conn.execute(first.format("test")).fetchone() == (date(2017, 7, 21), 3)
+        else:
+            last = conn.execute("select max(date) from raw.transactions").fetchone()
+            assert last == (change - timedelta(days=1),)
+            assert conn.execute("select max(date) from raw.train").fetchone() == (date(2017, 7, 20),)
+
+
 def test_wrong_header_raises_before_anything_loads(database: str, tmp_path: Path) -> None:
     folder = write_folder(tmp_path / "data")
     train = folder / "train.csv"

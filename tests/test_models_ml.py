@@ -17,9 +17,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from models_ml import metrics
+from models_ml import metrics, pipelines
 from models_ml.errors import FIRST_BUILD_HINT, FIRST_TRAIN_HINT, ModelError
-from models_ml.features import FEATURES, HISTORY_FEATURES
+from models_ml.features import BOOLEAN_FEATURES, FEATURES, HISTORY_FEATURES
 from models_ml.registry import ModelRecord, load_model, save_training
 from models_ml.score import month_chunks, score
 from models_ml.train import _fit_start, train
@@ -366,6 +366,41 @@ def test_metrics_on_known_values() -> None:
     assert metrics.rmsle(actual, predicted) == pytest.approx(np.sqrt(2 * np.log(2) ** 2 / 3))
     assert metrics.rmsle(actual, np.array([-5.0, 1.0, 3.0])) == 0  # negative predictions count as 0
     np.testing.assert_array_equal(metrics.seasonal_naive([np.nan, 2.0, -1.0]), [0.0, 2.0, 0.0])
+
+
+@pytest.mark.parametrize("name", [pipelines.LINEAR, pipelines.HGB])
+def test_candidates_score_an_unseen_store_and_family_without_history(name: str) -> None:
+    """A store or family that opened after training (generator scenarios new_store, new_family) gets a
+    finite, non-negative prediction from every candidate, even with no sales history yet."""
+    rng = np.random.default_rng(0)
+    n = 600
+    train_rows = pd.DataFrame(
+        {
+            "store_nbr": rng.integers(1, 4, n),
+            "family": rng.choice(["BEVERAGES", "DAIRY", "EGGS"], n),
+            "onpromotion": rng.poisson(2.0, n).astype(float),
+            "store_type": rng.choice(["A", "D"], n),
+            "cluster": rng.integers(1, 3, n),
+            "city": rng.choice(["Quito", "Cuenca"], n),
+            "state": rng.choice(["Pichincha", "Azuay"], n),
+            "day_of_week": rng.integers(0, 7, n),
+            "day_of_month": rng.integers(1, 29, n),
+            "month": rng.integers(1, 13, n),
+            **{column: rng.integers(0, 2, n) for column in BOOLEAN_FEATURES},
+            "oil_price": rng.normal(50.0, 5.0, n),
+            **{column: rng.gamma(2.0, 50.0, n) for column in HISTORY_FEATURES},
+        }
+    )
+    target = train_rows["sales_mean_7"] * rng.lognormal(0.0, 0.2, n)
+    model = pipelines.build(name, {"max_iter": 10, "min_samples_leaf": 20} if name == pipelines.HGB else None)
+    model.fit(train_rows[list(FEATURES)], target)
+    unseen = train_rows.head(4).copy()
+    unseen["store_nbr"] = [55, 55, 1, 55]
+    unseen["family"] = ["ICE CREAM", "DAIRY", "ICE CREAM", "BEVERAGES"]
+    unseen["city"] = ["Nowhere", "Quito", "Quito", "Nowhere"]
+    unseen.loc[:, list(HISTORY_FEATURES)] = np.nan  # first day: no lags, no transactions yet
+    predicted = model.predict(unseen[list(FEATURES)])
+    assert predicted.shape == (4,) and np.isfinite(predicted).all() and (predicted >= 0).all()
 
 
 def test_month_chunks_cover_the_range_exactly() -> None:

@@ -2,12 +2,12 @@
 
 The generator writes the seven files of the Corporacion Favorita competition (``train.csv``, ``test.csv``,
 ``stores.csv``, ``oil.csv``, ``holidays_events.csv``, ``transactions.csv``) plus ``scenario.json`` with the
-ground truth of an optional injected change (drift, data-quality burst, closures). Sales are simulated on a
-(day x store x family) array with numpy: store and family scale, trend, weekly and yearly seasonality,
-paydays, promotions, holidays and the 2016 Manabi earthquake, times day-to-day independent multiplicative
-noise, so that a model using lags, rolling means, promotions and calendar features clearly beats a
-seasonal-naive forecast. The same seed always gives byte-identical files, and a scenario leaves every row
-before its change date identical to the ``none`` scenario.
+ground truth of an optional injected change (drift, data-quality burst, closures, a new store or family, a
+stopped feed). Sales are simulated on a (day x store x family) array with numpy: store and family scale,
+trend, weekly and yearly seasonality, paydays, promotions, holidays and the 2016 Manabi earthquake, times
+day-to-day independent multiplicative noise, so that a model using lags, rolling means, promotions and
+calendar features clearly beats a seasonal-naive forecast. The same seed always gives byte-identical
+files, and a scenario leaves every row before its change date identical to the ``none`` scenario.
 """
 
 from __future__ import annotations
@@ -26,7 +26,17 @@ import pandas as pd
 
 __all__ = ["FAMILIES", "SCENARIOS", "GenerateResult", "generate"]
 
-SCENARIOS: tuple[str, ...] = ("none", "promo_shift", "sales_drop", "missing_burst", "store_closures")
+SCENARIOS: tuple[str, ...] = (
+    "none",
+    "promo_shift",
+    "sales_drop",
+    "missing_burst",
+    "store_closures",
+    "price_shock",
+    "new_store",
+    "new_family",
+    "feed_stop",
+)
 
 FAMILIES: tuple[str, ...] = (
     "AUTOMOTIVE",
@@ -114,6 +124,11 @@ _FAMILY_START: dict[str, date] = {
     "PET SUPPLIES": date(2014, 10, 1),
     "PLAYERS AND ELECTRONICS": date(2014, 10, 1),
 }
+# The family that first appears on the change date in the new_family scenario (not one of FAMILIES),
+# with its _FAMILY_PARAMS.
+_NEW_FAMILY = "ICE CREAM"
+_NEW_FAMILY_PARAMS = (40.0, 1.0, 1.2, 1.2)
+_ALL_FAMILY_PARAMS = {**_FAMILY_PARAMS, _NEW_FAMILY: _NEW_FAMILY_PARAMS}
 # Share of stores that never sell a family.
 _ZERO_SHARE: dict[str, float] = {
     "BABY CARE": 0.4,
@@ -180,6 +195,9 @@ _STORES: tuple[tuple[int, str, str, str, int], ...] = (
     (54, "El Carmen", "Manabi", "C", 3),
 )
 _N_STORES = len(_STORES)
+# The store that opens in the new_store scenario when all 54 stores are written (otherwise the next
+# store of the list opens).
+_NEW_STORE = (55, "Quito", "Pichincha", "A", 14)
 _TYPE_SCALE = {"A": 2.3, "B": 0.95, "C": 0.6, "D": 1.1, "E": 0.75}
 # Stores that open late: all-zero sales rows before this date.
 _OPENING: dict[int, date] = {
@@ -447,120 +465,122 @@ def _oil(rng: np.random.Generator, start: date, last: date) -> list[tuple[str, s
 
 @dataclass
 class _Sim:
-    """Simulated arrays for all 54 stores; sliced to the requested stores when written."""
+    """Simulated arrays of the written stores and families, with the rows each file gets."""
 
     train_days: pd.DatetimeIndex
     test_days: pd.DatetimeIndex
-    sales: np.ndarray  # (train days, 54, 33) float64, NaN = missing
-    promo: np.ndarray  # (all days, 54, 33) int64
-    promo_missing: np.ndarray | None  # (train days, 54, 33) bool
-    transactions: np.ndarray  # (train days, 54) int64, 0 = no row
+    stores: list[tuple[int, str, str, str, int]]  # stores.csv rows, in store order
+    families: tuple[str, ...]  # in alphabetical order
+    sales: np.ndarray  # (train days, stores, families) float64, NaN = missing
+    promo: np.ndarray  # (all days, stores, families) int64
+    promo_missing: np.ndarray | None  # (train days, stores, families) bool
+    transactions: np.ndarray  # (train days, stores) int64, 0 = no row
+    present: np.ndarray | None  # (all days, stores, families) bool: which rows exist; None = all
 
 
-def _simulate(
-    seed: int,
-    start: date,
-    end: date,
-    scenario: str,
-    change: date | None,
-    n_stores: int,
-    holidays: list[_Holiday],
-) -> tuple[_Sim, dict[str, object]]:
-    """Draw promotions and sales, apply the scenario, and derive transactions."""
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
-    rng_params, rng_promo, rng_noise, rng_sales, _, rng_trans, rng_scen, _ = streams
+@dataclass(frozen=True)
+class _Shared:
+    """What a store or family that a scenario adds shares with the simulated ones, from the change day on."""
 
-    all_days = pd.date_range(start, end + timedelta(days=_TEST_DAYS))
-    all_days = all_days[~((all_days.month == 12) & (all_days.day == 25))]
-    n_train = int(all_days.searchsorted(pd.Timestamp(end), side="right"))
-    train_days, test_days = all_days[:n_train], all_days[n_train:]
-    n_all, n_s, n_f = len(all_days), _N_STORES, len(FAMILIES)
-    t_all = _ordinal(all_days)
+    days: pd.DatetimeIndex  # all days from the change day: train days, then test days
+    n_train: int  # how many of them are train days
+    ramp: np.ndarray  # (days,) how common promotions are
+    weeks: np.ndarray  # (days,) week number of each day
+    family_factor: np.ndarray  # (days, 33) ramp x family promotion level x week and day effects
+    family_day: np.ndarray  # (train days, 33) family-day noise
+    store_day: np.ndarray  # (train days, 54) store-day noise
+    store_lvl: np.ndarray  # (54,)
+    store_trend: np.ndarray  # (54,)
+    store_promo: np.ndarray  # (54,)
+    cluster_eff: np.ndarray  # (18,)
+    holidays: list[_Holiday]
 
-    # --- structural parameters (per store, family, store x family) ---
-    types = np.array([s[3] for s in _STORES])
-    clusters = np.array([s[4] for s in _STORES])
-    states = [s[2] for s in _STORES]
-    cities = [s[1] for s in _STORES]
-    cluster_eff = rng_params.normal(0.0, 0.15, 18)
-    store_lvl = (
-        np.log([_TYPE_SCALE[t] for t in types])
-        - 0.6
-        + cluster_eff[clusters]
-        + rng_params.normal(0.0, 0.18, n_s)
-    )
-    store_trend = rng_params.normal(0.0, 0.025, n_s)
-    store_promo = np.exp(rng_params.normal(0.0, 0.25, n_s)) * np.exp(0.5 * (store_lvl - store_lvl.mean()))
-    params = np.array([_FAMILY_PARAMS[f] for f in FAMILIES])
-    fam_scale, fam_promo, fam_week, fam_dec = params.T
-    fam_lvl = np.log(fam_scale)
-    inter = rng_params.normal(0.0, 0.25, (n_s, n_f))
-    fam_sigma = np.where(fam_scale >= 100, 0.2, 0.3)
-    promo_gain = 0.35 / np.log1p(np.maximum(fam_promo, 1.0))
-    active = np.ones((n_s, n_f), dtype=bool)
-    for fam, share in _ZERO_SHARE.items():
-        active[rng_params.random(n_s) < share, FAMILIES.index(fam)] = False
-    trans_k = 2.4 * np.exp(rng_params.normal(0.0, 0.15, n_s))
 
-    # open[d, s, f]: the store is open and sells the family on that day
-    is_open = np.broadcast_to(active, (n_all, n_s, n_f)).copy()
-    for nbr, opening in _OPENING.items():
-        is_open[: _day_index(all_days, opening), nbr - 1, :] = False
-    for nbr, (first, last) in _TEMP_CLOSED.items():
-        is_open[_day_index(all_days, first) : _day_index(all_days, last + timedelta(days=1)), nbr - 1, :] = (
-            False
+@dataclass(frozen=True)
+class _FamilyArrays:
+    """Per-family parameters (see _FAMILY_PARAMS) as arrays, in the order of the given families."""
+
+    lvl: np.ndarray
+    promo: np.ndarray
+    week: np.ndarray
+    dec: np.ndarray
+    sigma: np.ndarray  # day-to-day noise
+    promo_gain: np.ndarray
+    frac: np.ndarray  # sold by weight
+
+    @classmethod
+    def of(cls, families: tuple[str, ...] | list[str]) -> _FamilyArrays:
+        params = np.array([_ALL_FAMILY_PARAMS[f] for f in families])
+        scale, promo, week, dec = params.T
+        return cls(
+            lvl=np.log(scale),
+            promo=promo,
+            week=week,
+            dec=dec,
+            sigma=np.where(scale >= 100, 0.2, 0.3),
+            promo_gain=0.35 / np.log1p(np.maximum(promo, 1.0)),
+            frac=np.array([f in _FRACTIONAL for f in families]),
         )
-    for fam, since in _FAMILY_START.items():
-        is_open[: _day_index(all_days, since), :, FAMILIES.index(fam)] = False
-    sells = is_open.copy()  # promotions are planned even when a store closes for New Year
-    new_year = np.flatnonzero((all_days.month == 1) & (all_days.day == 1))
-    closed_new_year = np.array([s[0] not in _OPEN_ON_NEW_YEAR for s in _STORES])
+
+
+def _open_days(
+    days: pd.DatetimeIndex,
+    store_nbrs: list[int],
+    families: tuple[str, ...] | list[str],
+    active: np.ndarray,
+    *,
+    history: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``sells[d, s, f]``: the store carries the family (``active``), the family has started and (with
+    ``history``) the store has opened and is not closed for refurbishment; ``is_open``: the same, except
+    the New Year closures. Promotions are planned on ``sells``, sales happen on ``is_open``."""
+    sells = np.broadcast_to(active, (len(days), *active.shape)).copy()
+    if history:
+        for s, nbr in enumerate(store_nbrs):
+            if nbr in _OPENING:
+                sells[: _day_index(days, _OPENING[nbr]), s, :] = False
+            if nbr in _TEMP_CLOSED:
+                first, last = _TEMP_CLOSED[nbr]
+                sells[_day_index(days, first) : _day_index(days, last + timedelta(days=1)), s, :] = False
+    for f, fam in enumerate(families):
+        if fam in _FAMILY_START:
+            sells[: _day_index(days, _FAMILY_START[fam]), :, f] = False
+    is_open = sells.copy()
+    new_year = np.flatnonzero((days.month == 1) & (days.day == 1))
+    closed_new_year = np.array([nbr not in _OPEN_ON_NEW_YEAR for nbr in store_nbrs])
     for d in new_year:
         is_open[d, closed_new_year, :] = False
+    return sells, is_open
 
-    # --- promotions ---
-    ramp = np.interp(
-        t_all,
-        [
-            (date(2014, 3, 31) - _EPOCH).days,
-            (date(2014, 4, 1) - _EPOCH).days,
-            (date(2016, 1, 1) - _EPOCH).days,
-        ],
-        [0.01, 0.35, 1.0],
-    ) * (1.0 + 0.15 * np.clip((t_all - (date(2016, 1, 1) - _EPOCH).days) / 365.25, 0.0, None))
-    weeks = ((t_all + 1) // 7).astype(np.int64)
-    week_eff = rng_promo.lognormal(0.0, 0.5, (weeks.max() - weeks.min() + 1, n_f))[weeks - weeks.min()]
-    day_eff = rng_promo.lognormal(0.0, 0.45, (n_all, n_f))
-    lam = (
-        (ramp[:, None] * fam_promo[None, :] * week_eff * day_eff)[:, None, :]
-        * store_promo[None, :, None]
-        * np.exp(rng_promo.normal(0.0, 0.3, (n_all, n_s, n_f)))
-    )
+
+def _draw_promotions(
+    rng: np.random.Generator, family_factor: np.ndarray, store_promo: np.ndarray, sells: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson promotion counts (and their means) per (day, store, family): family factor x store level x
+    cell noise, zero where the store does not sell the family."""
+    lam = family_factor[:, None, :] * store_promo[None, :, None] * np.exp(rng.normal(0.0, 0.3, sells.shape))
     lam[~sells] = 0.0
-    promo = rng_promo.poisson(lam)
+    return lam, rng.poisson(lam)
 
-    # --- scenario: features ---
-    details: dict[str, object] = {}
-    affected_stores: list[int] = []
-    affected_families: list[str] = []
-    ci = _day_index(all_days, change) if change is not None else n_all
-    ci_train = min(ci, n_train)
-    chosen_open = [s for s in range(n_stores) if sells[min(ci, n_all - 1), s].any()] or list(range(n_stores))
-    if scenario == "promo_shift":
-        multiplier, extra = 4.0, 1.5
-        lam_extra = lam[ci:] * (multiplier - 1.0) + extra * sells[ci:]
-        promo[ci:] += rng_scen.poisson(lam_extra)
-        affected_stores = list(range(1, n_stores + 1))
-        affected_families = [f for i, f in enumerate(FAMILIES) if sells[ci:, :n_stores, i].any()]
-        details = {"promo_multiplier": multiplier, "extra_promos_per_family": extra}
 
-    # --- sales ---
-    t = t_all[:n_train]
-    dow = train_days.dayofweek.to_numpy()
-    dom = train_days.day.to_numpy()
-    month = train_days.month.to_numpy()
-    dim = train_days.days_in_month.to_numpy()
-    doy = train_days.dayofyear.to_numpy()
+def _expected_log_sales(
+    days: pd.DatetimeIndex,
+    stores: list[tuple[int, str, str, str, int]],
+    store_lvl: np.ndarray,
+    store_trend: np.ndarray,
+    inter: np.ndarray,
+    families: tuple[str, ...] | list[str],
+    holidays: list[_Holiday],
+) -> np.ndarray:
+    """log of expected sales per (day, store, family) before noise and promotions: store and family scale,
+    trend, weekly and yearly seasonality, paydays, back to school, holidays and the 2016 earthquake."""
+    fam = _FamilyArrays.of(families)
+    t = _ordinal(days)
+    dow = days.dayofweek.to_numpy()
+    dom = days.day.to_numpy()
+    month = days.month.to_numpy()
+    dim = days.days_in_month.to_numpy()
+    doy = days.dayofyear.to_numpy()
     base_week = np.array([-0.04, -0.10, -0.06, -0.12, -0.02, 0.14, 0.20])
     payday = np.where((dom == 15) | (dom == dim), 0.08, 0.0) + np.where((dom == 16) | (dom == 1), 0.04, 0.0)
     december = np.where(
@@ -571,29 +591,35 @@ def _simulate(
 
     day_eff_all = 0.045 * t / 365.25 + payday + january + smooth  # (D,)
     log_mu = (
-        (store_lvl[None, :, None] + fam_lvl[None, None, :] + inter[None, :, :])
+        (store_lvl[None, :, None] + fam.lvl[None, None, :] + inter[None, :, :])
         + (day_eff_all[:, None, None] + (store_trend[None, :] * t[:, None] / 365.25)[:, :, None])
-        + (base_week[dow][:, None] * fam_week[None, :])[:, None, :]
-        + (december[:, None] * fam_dec[None, :])[:, None, :]
+        + (base_week[dow][:, None] * fam.week[None, :])[:, None, :]
+        + (december[:, None] * fam.dec[None, :])[:, None, :]
     )
+    states = [s[2] for s in stores]
+    cities = [s[1] for s in stores]
+    fam_idx = {f: i for i, f in enumerate(families)}
     # back to school: Sierra in August/September, Coast in April
-    school = FAMILIES.index("SCHOOL AND OFFICE SUPPLIES")
-    coast = np.array([st in _COAST_STATES for st in states])
-    sierra_season = ((month == 8) & (dom >= 10)) | ((month == 9) & (dom <= 20))
-    coast_season = ((month == 3) & (dom >= 25)) | ((month == 4) & (dom <= 30))
-    log_mu[:, :, school] += 1.6 * np.where(coast[None, :], coast_season[:, None], sierra_season[:, None])
+    if "SCHOOL AND OFFICE SUPPLIES" in fam_idx:
+        school = fam_idx["SCHOOL AND OFFICE SUPPLIES"]
+        coast = np.array([st in _COAST_STATES for st in states])
+        sierra_season = ((month == 8) & (dom >= 10)) | ((month == 9) & (dom <= 20))
+        coast_season = ((month == 3) & (dom >= 25)) | ((month == 4) & (dom <= 30))
+        log_mu[:, :, school] += 1.6 * np.where(coast[None, :], coast_season[:, None], sierra_season[:, None])
 
     # holidays and events
-    pos = {day: i for i, day in enumerate(train_days.date)}
+    pos = {day: i for i, day in enumerate(days.date)}
     store_cities = np.array(cities)
     store_states = np.array(states)
-    fam_idx = {f: i for i, f in enumerate(FAMILIES)}
-    gift = [
-        fam_idx[f]
-        for f in ("HOME APPLIANCES", "PLAYERS AND ELECTRONICS", "HOME AND KITCHEN I", "HOME AND KITCHEN II")
-    ]
-    mothers = [fam_idx[f] for f in ("BEAUTY", "CELEBRATION", "LIQUOR,WINE,BEER", "LINGERIE")]
-    drinks = [fam_idx[f] for f in ("BEVERAGES", "LIQUOR,WINE,BEER", "PREPARED FOODS")]
+
+    def indices(names: tuple[str, ...]) -> list[int]:
+        return [fam_idx[f] for f in names if f in fam_idx]
+
+    gift = indices(
+        ("HOME APPLIANCES", "PLAYERS AND ELECTRONICS", "HOME AND KITCHEN I", "HOME AND KITCHEN II")
+    )
+    mothers = indices(("BEAUTY", "CELEBRATION", "LIQUOR,WINE,BEER", "LINGERIE"))
+    drinks = indices(("BEVERAGES", "LIQUOR,WINE,BEER", "PREPARED FOODS"))
     for hol in holidays:
         d = pos.get(hol.day)
         if d is None or hol.transferred:
@@ -630,8 +656,8 @@ def _simulate(
             for st in states
         ]
     )
-    donation = np.zeros(n_f)
-    for fam, lift in (
+    donation = np.zeros(len(families))
+    for name, lift in (
         ("GROCERY I", 0.3),
         ("BEVERAGES", 0.35),
         ("CLEANING", 0.3),
@@ -639,37 +665,251 @@ def _simulate(
         ("PERSONAL CARE", 0.15),
         ("BABY CARE", 0.3),
     ):
-        donation[fam_idx[fam]] = lift
-    quake_k = (train_days - pd.Timestamp(_EARTHQUAKE)).days.to_numpy()
+        if name in fam_idx:
+            donation[fam_idx[name]] = lift
+    quake_k = (days - pd.Timestamp(_EARTHQUAKE)).days.to_numpy()
     quake = np.where(
         (quake_k >= 0) & (quake_k <= _EARTHQUAKE_DAYS), np.exp(-np.maximum(quake_k, 0) / 10.0), 0.0
     )
     for d in np.flatnonzero(quake):
         log_mu[d] += quake[d] * (region[:, None] + donation[None, :])
+    return log_mu
 
-    # slowly moving store x family level (stationary AR(1)): what lags and rolling means pick up
+
+def _add_level_and_noise(
+    log_mu: np.ndarray,
+    rng: np.random.Generator,
+    sigma: np.ndarray,
+    *,
+    store_day: np.ndarray | None = None,
+    family_day: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add, in place, a slowly moving store x family level (stationary AR(1): what lags and rolling means
+    pick up) and day-to-day independent noise per cell, store-day and family-day; the store-day and
+    family-day noise are drawn unless given (a new family shares the stores', a new store the families').
+    Returns the store-day and family-day noise used."""
+    n_d, n_s, n_f = log_mu.shape
     level_sd, phi = 0.08, 0.985
-    innov = rng_noise.normal(0.0, level_sd * math.sqrt(1 - phi**2), (n_train, n_s, n_f))
-    level = rng_noise.normal(0.0, level_sd, (n_s, n_f))
-    for d in range(n_train):
+    innov = rng.normal(0.0, level_sd * math.sqrt(1 - phi**2), (n_d, n_s, n_f))
+    level = rng.normal(0.0, level_sd, (n_s, n_f))
+    for d in range(n_d):
         level = phi * level + innov[d]
         log_mu[d] += level
-    # day-to-day independent noise: cell, store-day and family-day
-    log_mu += rng_noise.normal(0.0, 1.0, (n_train, n_s, n_f)) * fam_sigma[None, None, :]
-    log_mu += rng_noise.normal(0.0, 0.06, (n_train, n_s))[:, :, None]
-    log_mu += rng_noise.normal(0.0, 0.04, (n_train, n_f))[:, None, :]
-    log_mu += promo_gain[None, None, :] * np.log1p(promo[:n_train])
+    log_mu += rng.normal(0.0, 1.0, (n_d, n_s, n_f)) * sigma[None, None, :]
+    if store_day is None:
+        store_day = rng.normal(0.0, 0.06, (n_d, n_s))
+    log_mu += store_day[:, :, None]
+    if family_day is None:
+        family_day = rng.normal(0.0, 0.04, (n_d, n_f))
+    log_mu += family_day[:, None, :]
+    return store_day, family_day
+
+
+def _draw_sales(
+    log_mu: np.ndarray, rng: np.random.Generator, frac: np.ndarray, is_open: np.ndarray
+) -> np.ndarray:
+    """Sales: expected sales rounded to grams for families sold by weight, Poisson counts for the others;
+    zero where the store is closed or does not sell the family."""
+    mu = np.exp(log_mu)
+    sales = np.empty_like(mu)
+    sales[:, :, frac] = np.round(mu[:, :, frac], 3)
+    sales[:, :, ~frac] = rng.poisson(mu[:, :, ~frac]).astype(np.float64)
+    sales[~is_open] = 0.0
+    return sales
+
+
+def _transactions(total: np.ndarray, trans_k: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Transactions per (day, store) from its total sales; 0 (no row) on days without sales."""
+    return np.where(total > 0, np.maximum(1, np.round(trans_k[None, :] * total**0.7 * noise)), 0).astype(
+        np.int64
+    )
+
+
+def _new_store_row(n_stores: int) -> tuple[int, str, str, str, int]:
+    """The stores.csv row of the store that opens in the ``new_store`` scenario: the next store of the
+    list, or ``_NEW_STORE`` after the 54th."""
+    return _STORES[n_stores] if n_stores < _N_STORES else _NEW_STORE
+
+
+def _simulate_new_store(
+    shared: _Shared, rng: np.random.Generator, row: tuple[int, str, str, str, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Sales (train days, 1, 33), promotions (days, 1, 33) and transactions (train days, 1) of a store
+    that opens on the first of ``shared.days``, drawn like the others from its own parameters; also the
+    families it never sells."""
+    nbr, _city, _state, store_type, cluster = row
+    n_f = len(FAMILIES)
+    fam = _FamilyArrays.of(FAMILIES)
+    lvl = np.log([_TYPE_SCALE[store_type]]) - 0.6 + shared.cluster_eff[cluster] + rng.normal(0.0, 0.18, 1)
+    trend = rng.normal(0.0, 0.025, 1)
+    promo_level = np.exp(rng.normal(0.0, 0.25, 1)) * np.exp(0.5 * (lvl - shared.store_lvl.mean()))
+    inter = rng.normal(0.0, 0.25, (1, n_f))
+    active = np.ones((1, n_f), dtype=bool)
+    for name, share in _ZERO_SHARE.items():
+        active[0, FAMILIES.index(name)] = rng.random() >= share
+    trans_k = 2.4 * np.exp(rng.normal(0.0, 0.15, 1))
+
+    sells, is_open = _open_days(shared.days, [nbr], FAMILIES, active, history=False)
+    _, promo = _draw_promotions(rng, shared.family_factor, promo_level, sells)
+    train_days = shared.days[: shared.n_train]
+    log_mu = _expected_log_sales(train_days, [row], lvl, trend, inter, FAMILIES, shared.holidays)
+    _add_level_and_noise(log_mu, rng, fam.sigma, family_day=shared.family_day)
+    log_mu += fam.promo_gain[None, None, :] * np.log1p(promo[: shared.n_train])
+    sales = _draw_sales(log_mu, rng, fam.frac, is_open[: shared.n_train])
+    trans = _transactions(sales.sum(axis=2), trans_k, rng.lognormal(0.0, 0.04, (shared.n_train, 1)))
+    never = [f for f, carried in zip(FAMILIES, active[0], strict=True) if not carried]
+    return sales, promo, trans, never
+
+
+def _simulate_new_family(
+    shared: _Shared, rng: np.random.Generator, n_stores: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sales (train days, stores, 1) and promotions (days, stores, 1) of ``_NEW_FAMILY`` in the first
+    ``n_stores`` stores from the first of ``shared.days``, drawn like the others from its own parameters
+    (it shares the stores' levels, trends and store-day noise)."""
+    stores = list(_STORES[:n_stores])
+    fam = _FamilyArrays.of([_NEW_FAMILY])
+    span = shared.weeks - shared.weeks.min()
+    week_eff = rng.lognormal(0.0, 0.5, (span.max() + 1, 1))[span]
+    day_eff = rng.lognormal(0.0, 0.45, (len(shared.days), 1))
+    family_factor = shared.ramp[:, None] * fam.promo[None, :] * week_eff * day_eff
+    inter = rng.normal(0.0, 0.25, (n_stores, 1))
+
+    active = np.ones((n_stores, 1), dtype=bool)
+    sells, is_open = _open_days(shared.days, [s[0] for s in stores], [_NEW_FAMILY], active)
+    _, promo = _draw_promotions(rng, family_factor, shared.store_promo[:n_stores], sells)
+    train_days = shared.days[: shared.n_train]
+    log_mu = _expected_log_sales(
+        train_days,
+        stores,
+        shared.store_lvl[:n_stores],
+        shared.store_trend[:n_stores],
+        inter,
+        [_NEW_FAMILY],
+        shared.holidays,
+    )
+    _add_level_and_noise(log_mu, rng, fam.sigma, store_day=shared.store_day[:, :n_stores])
+    log_mu += fam.promo_gain[None, None, :] * np.log1p(promo[: shared.n_train])
+    return _draw_sales(log_mu, rng, fam.frac, is_open[: shared.n_train]), promo
+
+
+def _simulate(
+    seed: int,
+    start: date,
+    end: date,
+    scenario: str,
+    change: date | None,
+    n_stores: int,
+    holidays: list[_Holiday],
+) -> tuple[_Sim, dict[str, object]]:
+    """Draw promotions and sales, apply the scenario, and derive transactions."""
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
+    rng_params, rng_promo, rng_noise, rng_sales, _, rng_trans, rng_scen, _ = streams
+
+    all_days = pd.date_range(start, end + timedelta(days=_TEST_DAYS))
+    all_days = all_days[~((all_days.month == 12) & (all_days.day == 25))]
+    n_train = int(all_days.searchsorted(pd.Timestamp(end), side="right"))
+    train_days, test_days = all_days[:n_train], all_days[n_train:]
+    n_all, n_s, n_f = len(all_days), _N_STORES, len(FAMILIES)
+    t_all = _ordinal(all_days)
+
+    # --- structural parameters (per store, family, store x family) ---
+    types = np.array([s[3] for s in _STORES])
+    clusters = np.array([s[4] for s in _STORES])
+    cluster_eff = rng_params.normal(0.0, 0.15, 18)
+    store_lvl = (
+        np.log([_TYPE_SCALE[t] for t in types])
+        - 0.6
+        + cluster_eff[clusters]
+        + rng_params.normal(0.0, 0.18, n_s)
+    )
+    store_trend = rng_params.normal(0.0, 0.025, n_s)
+    store_promo = np.exp(rng_params.normal(0.0, 0.25, n_s)) * np.exp(0.5 * (store_lvl - store_lvl.mean()))
+    fam = _FamilyArrays.of(FAMILIES)
+    inter = rng_params.normal(0.0, 0.25, (n_s, n_f))
+    active = np.ones((n_s, n_f), dtype=bool)
+    for name, share in _ZERO_SHARE.items():
+        active[rng_params.random(n_s) < share, FAMILIES.index(name)] = False
+    trans_k = 2.4 * np.exp(rng_params.normal(0.0, 0.15, n_s))
+
+    # sells: promotions are planned even when a store closes for New Year; is_open: it sells that day
+    sells, is_open = _open_days(all_days, [s[0] for s in _STORES], FAMILIES, active)
+
+    # --- promotions ---
+    ramp = np.interp(
+        t_all,
+        [
+            (date(2014, 3, 31) - _EPOCH).days,
+            (date(2014, 4, 1) - _EPOCH).days,
+            (date(2016, 1, 1) - _EPOCH).days,
+        ],
+        [0.01, 0.35, 1.0],
+    ) * (1.0 + 0.15 * np.clip((t_all - (date(2016, 1, 1) - _EPOCH).days) / 365.25, 0.0, None))
+    weeks = ((t_all + 1) // 7).astype(np.int64)
+    week_eff = rng_promo.lognormal(0.0, 0.5, (weeks.max() - weeks.min() + 1, n_f))[weeks - weeks.min()]
+    day_eff = rng_promo.lognormal(0.0, 0.45, (n_all, n_f))
+    family_factor = ramp[:, None] * fam.promo[None, :] * week_eff * day_eff
+    lam, promo = _draw_promotions(rng_promo, family_factor, store_promo, sells)
+
+    # --- scenario: features ---
+    details: dict[str, object] = {}
+    affected_stores: list[int] = []
+    affected_families: list[str] = []
+    ci = _day_index(all_days, change) if change is not None else n_all
+    ci_train = min(ci, n_train)
+    chosen_open = [s for s in range(n_stores) if sells[min(ci, n_all - 1), s].any()] or list(range(n_stores))
+    if scenario == "promo_shift":
+        multiplier, extra = 4.0, 1.5
+        lam_extra = lam[ci:] * (multiplier - 1.0) + extra * sells[ci:]
+        promo[ci:] += rng_scen.poisson(lam_extra)
+        affected_stores = list(range(1, n_stores + 1))
+        affected_families = [f for i, f in enumerate(FAMILIES) if sells[ci:, :n_stores, i].any()]
+        details = {"promo_multiplier": multiplier, "extra_promos_per_family": extra}
+    del lam
+
+    # --- sales ---
+    log_mu = _expected_log_sales(train_days, list(_STORES), store_lvl, store_trend, inter, FAMILIES, holidays)
+    store_day, family_day = _add_level_and_noise(log_mu, rng_noise, fam.sigma)
+    log_mu += fam.promo_gain[None, None, :] * np.log1p(promo[:n_train])
+    shared = _Shared(
+        days=all_days[ci:],
+        n_train=n_train - ci_train,
+        ramp=ramp[ci:],
+        weeks=weeks[ci:],
+        family_factor=family_factor[ci:],
+        family_day=family_day[ci_train:],
+        store_day=store_day[ci_train:],
+        store_lvl=store_lvl,
+        store_trend=store_trend,
+        store_promo=store_promo,
+        cluster_eff=cluster_eff,
+        holidays=holidays,
+    )
 
     # --- scenario: actuals ---
-    drop: tuple[np.ndarray, float] | None = None
+    drop: tuple[np.ndarray, np.ndarray, float] | None = None  # (store indices, family indices, factor)
     if scenario == "sales_drop":
         factor = 0.6
         k = max(1, round(0.3 * n_stores))
         picked = np.sort(rng_scen.choice(chosen_open, size=min(k, len(chosen_open)), replace=False))
-        drop = (picked, factor)
+        drop = (picked, np.arange(n_f), factor)
         affected_stores = [int(s) + 1 for s in picked]
         affected_families = list(FAMILIES)
         details = {"sales_factor": factor, "transactions": "follow the dropped sales"}
+    elif scenario == "price_shock":
+        factor, share = 0.6, 1 / 3
+        sold = [f for f in range(n_f) if sells[min(ci, n_all - 1), :n_stores, f].any()] or list(range(n_f))
+        k = max(1, round(share * n_f))
+        families_hit = np.sort(rng_scen.choice(sold, size=min(k, len(sold)), replace=False))
+        drop = (np.arange(n_stores), families_hit, factor)
+        affected_stores = list(range(1, n_stores + 1))
+        affected_families = [FAMILIES[f] for f in families_hit]
+        details = {
+            "sales_factor": factor,
+            "families_hit": len(families_hit),
+            "onpromotion": "unchanged",
+            "transactions": "follow the lower sales",
+        }
     elif scenario == "store_closures":
         k = max(1, round(n_stores * 8 / _N_STORES))
         picked = np.sort(rng_scen.choice(chosen_open, size=min(k, len(chosen_open)), replace=False))
@@ -678,28 +918,24 @@ def _simulate(
         affected_families = list(FAMILIES)
         details = {"closed_stores": len(picked), "onpromotion": "unchanged"}
 
-    mu = np.exp(log_mu)
+    sales = _draw_sales(log_mu, rng_sales, fam.frac, is_open[:n_train])
     del log_mu
-    frac = np.array([f in _FRACTIONAL for f in FAMILIES])
-    sales = np.empty_like(mu)
-    sales[:, :, frac] = np.round(mu[:, :, frac], 3)
-    sales[:, :, ~frac] = rng_sales.poisson(mu[:, :, ~frac]).astype(np.float64)
-    sales[~is_open[:n_train]] = 0.0
-    del mu
     if drop is not None:
-        # thinning: Binomial(Poisson(mu), p) is Poisson(p * mu), and the other stores keep their draws
-        picked, factor = drop
-        block = sales[ci_train:, picked, :]
-        block[:, :, frac] = np.round(block[:, :, frac] * factor, 3)
-        block[:, :, ~frac] = rng_scen.binomial(block[:, :, ~frac].astype(np.int64), factor)
-        sales[ci_train:, picked, :] = block
+        # thinning: Binomial(Poisson(mu), p) is Poisson(p * mu), and the other cells keep their draws
+        picked, families_hit, factor = drop
+        cells = np.ix_(np.arange(ci_train, n_train), picked, families_hit)
+        block = sales[cells]
+        weighed = fam.frac[families_hit]
+        block[:, :, weighed] = np.round(block[:, :, weighed] * factor, 3)
+        block[:, :, ~weighed] = rng_scen.binomial(block[:, :, ~weighed].astype(np.int64), factor)
+        sales[cells] = block
 
+    new_family: tuple[np.ndarray, np.ndarray] | None = None
     total = sales.sum(axis=2)
-    trans = np.where(
-        total > 0,
-        np.maximum(1, np.round(trans_k[None, :] * total**0.7 * rng_trans.lognormal(0.0, 0.04, total.shape))),
-        0,
-    ).astype(np.int64)
+    if scenario == "new_family":
+        new_family = _simulate_new_family(shared, rng_scen, n_stores)
+        total[ci_train:, :n_stores] += new_family[0].sum(axis=2)  # transactions count the new family too
+    trans = _transactions(total, trans_k, rng_trans.lognormal(0.0, 0.04, total.shape))
 
     promo_missing = None
     if scenario == "missing_burst" and ci_train < n_train:
@@ -718,8 +954,66 @@ def _simulate(
             "onpromotion_missing_share": promo_share,
             "sales_missing_share": sales_share,
         }
+    elif scenario == "feed_stop":
+        trans[ci_train:] = 0
+        affected_stores = list(range(1, n_stores + 1))
+        affected_families = list(FAMILIES)
+        details = {
+            "stopped_file": "transactions.csv",
+            "last_day_with_rows": train_days[ci_train - 1].date().isoformat(),
+            "continuing_files": ["train.csv", "test.csv", "oil.csv", "holidays_events.csv", "stores.csv"],
+            "features_affected": "transactions_lag_1 (the previous day's transactions): null from the day "
+            "after change_date",
+        }
 
-    sim = _Sim(train_days, test_days, sales, promo, promo_missing, trans)
+    # --- the written stores and families ---
+    stores = list(_STORES[:n_stores])
+    families = FAMILIES
+    sales, promo, trans = sales[:, :n_stores], promo[:, :n_stores], trans[:, :n_stores]
+    if promo_missing is not None:
+        promo_missing = promo_missing[:, :n_stores]
+    present = None
+    if scenario == "new_store":
+        row = _new_store_row(n_stores)
+        new_sales, new_promo, new_trans, never = _simulate_new_store(shared, rng_scen, row)
+        stores.append(row)
+        sales = np.concatenate([sales, np.zeros((n_train, 1, n_f))], axis=1)
+        sales[ci_train:, -1:] = new_sales
+        promo = np.concatenate([promo, np.zeros((n_all, 1, n_f), dtype=promo.dtype)], axis=1)
+        promo[ci:, -1:] = new_promo
+        trans = np.concatenate([trans, np.zeros((n_train, 1), dtype=trans.dtype)], axis=1)
+        trans[ci_train:, -1:] = new_trans
+        present = np.ones((n_all, n_stores + 1, n_f), dtype=bool)
+        present[:ci, -1, :] = False
+        affected_stores = [row[0]]
+        affected_families = list(FAMILIES)
+        details = {
+            "store": dict(zip(("store_nbr", "city", "state", "type", "cluster"), row, strict=True)),
+            "first_day_with_rows": all_days[min(ci, n_all - 1)].date().isoformat(),
+            "families_never_sold": never,
+            "other_stores": "as in the none scenario",
+        }
+    elif new_family is not None:
+        new_sales, new_promo = new_family
+        at = int(np.searchsorted(np.array(FAMILIES), _NEW_FAMILY))
+        families = (*FAMILIES[:at], _NEW_FAMILY, *FAMILIES[at:])
+        sales = np.insert(sales, at, 0.0, axis=2)
+        sales[ci_train:, :, at] = new_sales[:, :, 0]
+        promo = np.insert(promo, at, 0, axis=2)
+        promo[ci:, :, at] = new_promo[:, :, 0]
+        present = np.ones((n_all, n_stores, n_f + 1), dtype=bool)
+        present[:ci, :, at] = False
+        affected_stores = list(range(1, n_stores + 1))
+        affected_families = [_NEW_FAMILY]
+        details = {
+            "family": _NEW_FAMILY,
+            "first_day_with_rows": all_days[min(ci, n_all - 1)].date().isoformat(),
+            "mean_daily_sales_at_an_average_store": _NEW_FAMILY_PARAMS[0],
+            "other_families": "as in the none scenario",
+            "transactions": "count the new family's sales too",
+        }
+
+    sim = _Sim(train_days, test_days, stores, families, sales, promo, promo_missing, trans, present)
     return sim, {
         "affected_stores": affected_stores,
         "affected_families": affected_families,
@@ -736,21 +1030,30 @@ def _write_rows(path: Path, header: tuple[str, ...], rows: list[tuple[object, ..
     return len(rows)
 
 
-def _grid_frame(days: pd.DatetimeIndex, n_stores: int, first_id: int) -> pd.DataFrame:
-    """id, date, store_nbr, family columns for every (day, store, family), Kaggle order."""
-    n_f = len(FAMILIES)
-    per_day = n_stores * n_f
-    n = len(days) * per_day
+def _grid_frame(
+    days: pd.DatetimeIndex,
+    store_nbrs: list[int],
+    families: tuple[str, ...],
+    first_id: int,
+    present: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """id, date, store_nbr, family columns for every (day, store, family), Kaggle order; with ``present``
+    (days, stores, families), only the rows it marks."""
+    n_s, n_f = len(store_nbrs), len(families)
+    per_day = n_s * n_f
+    day_codes = np.repeat(np.arange(len(days)), per_day)
+    stores = np.tile(np.repeat(np.array(store_nbrs, dtype=np.int64), n_f), len(days))
+    family_codes = np.tile(np.arange(n_f), len(days) * n_s)
+    if present is not None:
+        keep = present.reshape(-1)
+        day_codes, stores, family_codes = day_codes[keep], stores[keep], family_codes[keep]
+    n = len(day_codes)
     return pd.DataFrame(
         {
             "id": np.arange(first_id, first_id + n, dtype=np.int64),
-            "date": pd.Categorical.from_codes(
-                np.repeat(np.arange(len(days)), per_day), categories=days.strftime("%Y-%m-%d")
-            ),
-            "store_nbr": np.tile(np.repeat(np.arange(1, n_stores + 1), n_f), len(days)),
-            "family": pd.Categorical.from_codes(
-                np.tile(np.arange(n_f), len(days) * n_stores), categories=FAMILIES
-            ),
+            "date": pd.Categorical.from_codes(day_codes, categories=days.strftime("%Y-%m-%d")),
+            "store_nbr": stores,
+            "family": pd.Categorical.from_codes(family_codes, categories=families),
         }
     )
 
@@ -797,8 +1100,11 @@ def generate(
     ``out_dir``, deterministically for ``seed``; test.csv covers the 16 days after ``end``. ``scenario``
     injects a change from ``change_date`` on (default: 30 days before ``end``): ``promo_shift`` (many more
     promotions), ``sales_drop`` (actual sales -40% in some stores, features unchanged), ``missing_burst``
-    (empty onpromotion/sales fields for 7 days) or ``store_closures`` (some stores sell nothing); rows before
-    the change date are identical to the ``none`` scenario. Raises ValueError on bad arguments.
+    (empty onpromotion/sales fields for 7 days), ``store_closures`` (some stores sell nothing),
+    ``price_shock`` (actual sales -40% in a third of the families, features unchanged), ``new_store`` (store
+    ``stores`` + 1 opens), ``new_family`` (a family never seen before appears) or ``feed_stop``
+    (transactions.csv stops); rows before the change date are identical to the ``none`` scenario. Raises
+    ValueError on bad arguments.
     """
     t0 = time.perf_counter()
     start, end = _as_date(start), _as_date(end)
@@ -812,10 +1118,10 @@ def generate(
     last = end + timedelta(days=_TEST_DAYS)
     holidays = _holidays(start.year, last.year)
     sim, truth = _simulate(seed, start, end, scenario, change, stores, holidays)
-    say(f"simulated {len(sim.train_days):,} days x {stores} stores x {len(FAMILIES)} families")
+    say(f"simulated {len(sim.train_days):,} days x {len(sim.stores)} stores x {len(sim.families)} families")
 
     files["stores.csv"] = _write_rows(
-        out / "stores.csv", ("store_nbr", "city", "state", "type", "cluster"), list(_STORES[:stores])
+        out / "stores.csv", ("store_nbr", "city", "state", "type", "cluster"), sim.stores
     )
     oil_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(8)[4])
     files["oil.csv"] = _write_rows(out / "oil.csv", ("date", "dcoilwtico"), _oil(oil_rng, start, last))
@@ -828,12 +1134,17 @@ def generate(
         ],
     )
 
-    frame = _grid_frame(sim.train_days, stores, 0)
-    frame["sales"] = sim.sales[:, :stores, :].reshape(-1)
-    promo = sim.promo[: len(sim.train_days), :stores, :].reshape(-1)
+    n_train = len(sim.train_days)
+    store_nbrs = [row[0] for row in sim.stores]
+    # a scenario's new store or family has no rows before the change date
+    present_train, present_test = (None, None) if sim.present is None else np.split(sim.present, [n_train])
+    keep = slice(None) if present_train is None else present_train.reshape(-1)
+    frame = _grid_frame(sim.train_days, store_nbrs, sim.families, 0, present_train)
+    frame["sales"] = sim.sales.reshape(-1)[keep]
+    promo = sim.promo[:n_train].reshape(-1)[keep]
     if sim.promo_missing is not None:
         frame["onpromotion"] = pd.array(promo, dtype="Int64")
-        frame.loc[sim.promo_missing[:, :stores, :].reshape(-1), "onpromotion"] = pd.NA
+        frame.loc[sim.promo_missing.reshape(-1)[keep], "onpromotion"] = pd.NA
     else:
         frame["onpromotion"] = promo
     frame.to_csv(out / "train.csv", index=False, lineterminator="\n", chunksize=500_000)
@@ -842,19 +1153,19 @@ def generate(
     next_id = len(frame)
     del frame
 
-    test = _grid_frame(sim.test_days, stores, next_id)
-    test["onpromotion"] = sim.promo[len(sim.train_days) :, :stores, :].reshape(-1)
+    keep = slice(None) if present_test is None else present_test.reshape(-1)
+    test = _grid_frame(sim.test_days, store_nbrs, sim.families, next_id, present_test)
+    test["onpromotion"] = sim.promo[n_train:].reshape(-1)[keep]
     test.to_csv(out / "test.csv", index=False, lineterminator="\n")
     files["test.csv"] = len(test)
     say(f"test.csv: {len(test):,} rows")
 
-    trans = sim.transactions[:, :stores]
-    d_idx, s_idx = np.nonzero(trans)
+    d_idx, s_idx = np.nonzero(sim.transactions)
     tx = pd.DataFrame(
         {
             "date": sim.train_days.strftime("%Y-%m-%d").to_numpy()[d_idx],
-            "store_nbr": s_idx + 1,
-            "transactions": trans[d_idx, s_idx],
+            "store_nbr": np.array(store_nbrs, dtype=np.int64)[s_idx],
+            "transactions": sim.transactions[d_idx, s_idx],
         }
     )
     tx.to_csv(out / "transactions.csv", index=False, lineterminator="\n")
@@ -871,6 +1182,17 @@ def generate(
         "train.csv are empty.",
         "store_closures": "The affected stores report zero sales for every family from change_date on "
         "(rows present, no transactions rows).",
+        "price_shock": "A price rise: from change_date, actual sales of the affected families fall to 60% "
+        "in every store; onpromotion, oil, holidays and every feature of change_date itself are as in "
+        "none (sales lags show the fall from the next day); transactions follow the lower sales.",
+        "new_store": "A store that did not exist before opens on change_date: a new stores.csv row, and "
+        "train.csv and transactions.csv rows for it only from change_date on (test.csv has it too); "
+        "the other stores are as in none.",
+        "new_family": f"A family never seen before ({_NEW_FAMILY}) appears on change_date in every store: "
+        "train.csv rows for it only from change_date on, and in test.csv; the other families' sales and "
+        "promotions are as in none; transactions count its sales.",
+        "feed_stop": "The transactions.csv feed stops: no rows from change_date on; train.csv, test.csv "
+        "and the other files continue as in none.",
     }
     meta = {
         "scenario": scenario,
