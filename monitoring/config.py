@@ -20,7 +20,7 @@ ENGINE_VERSION = 2
 # The model's promotion count and sales-history features; calendar features are constant within a day.
 NUMERICAL_COLUMNS: tuple[str, ...] = ("onpromotion", *HISTORY_FEATURES)
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("store_type", "cluster", "city", "state", "family")
-SEGMENT_TYPES: tuple[str, ...] = ("store_type", "cluster", "city", "family")
+SEGMENT_TYPES: tuple[str, ...] = ("store_nbr", "store_type", "cluster", "city", "family")
 
 
 @dataclass(frozen=True)

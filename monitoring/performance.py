@@ -1,17 +1,21 @@
 """Model-performance metrics of a slice, once its actual sales are known.
 
 Model level, with numpy on the rows that have actual sales: `mae`, `rmse`, `rmsle`, the same on the
-like-for-like reference (`reference_mae`, `reference_rmse`, `reference_rmsle`, computed once per model
-version and weekday) and `rmsle_ratio`. Evidently has no RMSLE, and its `MAE`/`RMSE` run its whole legacy
-regression-quality computation (error bias tables, binned errors) for two numbers: 35% of a report's
-time, so they are only added to drawn reports (HTML, Evidently UI), where they show the same values
-(a test checks it). A day without any actual gets `mae`, `rmse`, `rmsle` and `rmsle_ratio` rows with
-null values, so that the marts show "not known yet", and no segment rows.
+like-for-like reference (`reference_mae`, `reference_rmse`, `reference_rmsle`, computed once per
+model version and weekday), `rmsle_ratio` and `mean_log_error` (the mean of log1p(prediction) -
+log1p(sales): above 0 the forecast is too high, as after a sales drop or a price rise; below, too
+low). Evidently has no RMSLE, and its `MAE`/`RMSE` run its whole legacy regression-quality
+computation (error bias tables, binned errors) for two numbers: 35% of a report's time, so they are
+only added to drawn reports (HTML, Evidently UI), where they show the same values (a test checks
+it). A day without any actual gets `mae`, `rmse`, `rmsle`, `rmsle_ratio` and `mean_log_error` rows
+with null values, so that the marts show "not known yet", and no segment rows.
 
-Per segment (store_type, cluster, city, family), with pandas: `segment_row_count`, `segment_mae`,
-`segment_rmse`, `segment_rmsle`, `segment_reference_rmsle` and `segment_rmsle_ratio` (the day's RMSLE
-of the segment over its reference RMSLE). The mart tests each ratio against the segment's own
-day-to-day history (calibration) with Benjamini-Hochberg over the day's segments: see docs/alerts.md.
+Per segment (store, store_type, cluster, city, family), with pandas: `segment_row_count`,
+`segment_mae`, `segment_rmse`, `segment_rmsle`, `segment_reference_rmsle`, `segment_rmsle_ratio` (the
+day's RMSLE of the segment over its reference RMSLE), `segment_mean_log_error` (its bias) and
+`segment_sales_share` (its share of the day's sales: how much it matters). The mart tests them
+against the segment's own day-to-day history (calibration) with Benjamini-Hochberg over the day's
+segments: see docs/alerts.md.
 """
 
 from __future__ import annotations
@@ -43,15 +47,16 @@ def rmsle(frame: pd.DataFrame, target: str, prediction: str) -> float | None:
 
 
 def errors_summary(frame: pd.DataFrame, target: str, prediction: str) -> dict[str, float | None]:
-    """MAE, RMSE and RMSLE over the rows with actuals (None each when there are none)."""
+    """MAE, RMSE, RMSLE and the mean signed log error over the rows with actuals (None each without)."""
     known = frame[frame[target].notna()]
     if known.empty:
-        return {"mae": None, "rmse": None, "rmsle": None}
+        return {"mae": None, "rmse": None, "rmsle": None, "mean_log_error": None}
     error = known[prediction].to_numpy(dtype="float64") - known[target].to_numpy(dtype="float64")
     return {
         "mae": float(np.mean(np.abs(error))),
         "rmse": float(np.sqrt(np.mean(np.square(error)))),
         "rmsle": rmsle(known, target, prediction),
+        "mean_log_error": float(np.mean(log_errors(known, target, prediction))),
     }
 
 
@@ -71,17 +76,21 @@ def row_errors(frame: pd.DataFrame, config: Any) -> pd.DataFrame:
             "abs_error": np.abs(error),
             "sq_error": np.square(error),
             "sq_log_error": np.square(log_error),
+            "log_error": log_error,
+            "sales": np.clip(known[config.target_column].to_numpy(dtype="float64"), 0.0, None),
         }
     )
 
 
 def segment_table(errors: pd.DataFrame, segment_type: str) -> pd.DataFrame:
-    """Per segment value: rows, MAE, RMSE, RMSLE."""
+    """Per segment value: rows, MAE, RMSE, RMSLE, mean signed log error and share of the day's sales."""
     grouped = errors.groupby(segment_type, sort=True)
-    table = grouped[["abs_error", "sq_error", "sq_log_error"]].mean()
+    table = grouped[["abs_error", "sq_error", "sq_log_error", "log_error"]].mean()
     table["rows"] = grouped.size()
     table["rmse"] = np.sqrt(table["sq_error"])
     table["rmsle"] = np.sqrt(table["sq_log_error"])
+    total = errors["sales"].sum()
+    table["sales_share"] = grouped["sales"].sum() / total if total > 0 else np.nan
     return table.rename(columns={"abs_error": "mae"})
 
 
@@ -126,6 +135,8 @@ def segment_values(ctx: SliceContext) -> list[MetricValue]:
                 MetricValue(FAMILY, "segment_rmsle", current, **segment),
                 MetricValue(FAMILY, "segment_reference_rmsle", reference, **segment),
                 MetricValue(FAMILY, "segment_rmsle_ratio", ratio, **segment),
+                MetricValue(FAMILY, "segment_mean_log_error", as_float(stats["log_error"]), **segment),
+                MetricValue(FAMILY, "segment_sales_share", as_float(stats["sales_share"]), **segment),
             ]
     return values
 
@@ -139,7 +150,8 @@ def build(ctx: SliceContext) -> FamilyPart:
     if not ctx.has_actuals:
 
         def collect_without_actuals(snapshot: Any) -> list[MetricValue]:
-            return [MetricValue(FAMILY, name, None) for name in ("mae", "rmse", "rmsle", "rmsle_ratio")]
+            names = ("mae", "rmse", "rmsle", "rmsle_ratio", "mean_log_error")
+            return [MetricValue(FAMILY, name, None) for name in names]
 
         return FamilyPart(metrics=[], collect=collect_without_actuals)
 
@@ -157,6 +169,7 @@ def build(ctx: SliceContext) -> FamilyPart:
             MetricValue(FAMILY, "reference_rmse", as_float(facts["rmse"])),
             MetricValue(FAMILY, "reference_rmsle", as_float(reference_rmsle)),
             MetricValue(FAMILY, "rmsle_ratio", as_float(ratio)),
+            MetricValue(FAMILY, "mean_log_error", as_float(current["mean_log_error"])),
         ]
         return values + segment_values(ctx)
 

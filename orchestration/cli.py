@@ -284,6 +284,30 @@ def score_model(
 # --- monitoring ---------------------------------------------------------------------------------
 
 
+@app.command("calibrate")
+def calibrate_model(
+    model_version: Annotated[
+        str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Learn the bounds again.")] = False,
+) -> None:
+    """Learn what each alerting metric looks like on days with no incident for a model version.
+
+    `salesmon monitor` does this by itself before a version's first monitored day; run it again with
+    --force after changing the monitoring configuration or the validation data, then rebuild the
+    metrics mart (salesmon dbt build --select path:models/marts/monitoring).
+    """
+    from models_ml.errors import ModelError
+    from monitoring.calibration import calibrate
+    from monitoring.slices import NoChampionError
+
+    try:
+        result = calibrate(model_version, force=force, progress=_echo)
+    except (NoChampionError, ModelError) as exc:
+        _fail(str(exc))
+    _echo(result.render())
+
+
 @app.command("monitor")
 def monitor(
     start: Annotated[str, typer.Option("--start", help="First day to monitor, YYYY-MM-DD.")],

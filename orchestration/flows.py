@@ -32,6 +32,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
+from monitoring.calibration import WEEKDAYS, needs_calibration
 from monitoring.engine import (
     BackfillSummary,
     DayResult,
@@ -193,10 +194,36 @@ def plan_task(start: date, end: date, model_version: str | None, force: bool) ->
     cache_policy=NO_CACHE,
 )
 def calibrate_task(model_version: str) -> str:
-    """Learn the model version's bounds on days with no incident, unless it has them already."""
+    """Learn the model version's bounds in this process, unless it has them already."""
     from monitoring.calibration import calibrate
 
     return calibrate(model_version).render()
+
+
+@task(
+    name="calibrate-weekday",
+    task_run_name="calibrate weekday {weekday}",
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_on_transient_db_error,
+    cache_policy=NO_CACHE,
+)
+def calibrate_weekday(model_version: str, weekday: int) -> Any:
+    """The metrics of one weekday's calibration days (a DataFrame), on the slice pool when there is one."""
+    from monitoring.calibration import weekday_values
+
+    pool = _SLICE_POOL
+    if pool is not None:
+        return pool.submit(weekday_values, model_version, weekday).result()
+    return weekday_values(model_version, weekday)
+
+
+@task(name="store-calibration", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def store_calibration_task(model_version: str, parts: list[Any], started: float) -> str:
+    """Fit the bounds from the seven weekdays' values and store them."""
+    from monitoring.calibration import store_calibration
+
+    return store_calibration(model_version, parts, started=started).render()
 
 
 @task(name="record-skipped", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -278,6 +305,19 @@ def last_feature_day() -> date | None:
 # --- flows -----------------------------------------------------------------------------------------
 
 
+def _store_calibration(model_version: str, weekdays: list[Any], started: float) -> str | None:
+    """Wait for the seven calibration weekdays and store the bounds; the error message on failure
+    (the monitored days stay stored and the marts still build)."""
+    logger = get_run_logger()
+    try:
+        parts = [future.result() for future in weekdays]
+        logger.info(store_calibration_task(model_version, parts, started))
+    except Exception as exc:  # reported at the end of the run, after the marts
+        logger.error(f"calibration of {model_version} failed: {exc}")
+        return str(exc)
+    return None
+
+
 def run_slices(
     runner: Any,
     plan: Plan,
@@ -341,7 +381,8 @@ def monitor_days(
     started = time.perf_counter()
     flow_run_id = _flow_run_id()
     plan = plan_task(start, end, model_version, force)
-    logger.info(calibrate_task(plan.model_version))
+    calibrating = needs_calibration(plan.model_version)
+    calibration_error: str | None = None
     summary = BackfillSummary(model_version=plan.model_version)
     if plan.skipped:
         record_skipped_task(plan, flow_run_id)
@@ -357,9 +398,22 @@ def monitor_days(
         pool = _slice_pool(workers) if task_runner == "hybrid" else nullcontext()
         try:
             with _api_for_workers(), pool, runner:
+                # the version's first monitored days: its seven calibration weekdays run beside them
+                started_calibration = time.perf_counter()
+                weekdays = [
+                    runner.submit(
+                        calibrate_weekday, {"model_version": plan.model_version, "weekday": weekday}
+                    )
+                    for weekday in (WEEKDAYS if calibrating else ())
+                ]
                 summary.results += run_slices(runner, plan, html_dir, workspace, flow_run_id)
+                if weekdays:
+                    calibration_error = _store_calibration(plan.model_version, weekdays, started_calibration)
         finally:
             close_day_connections()  # the "thread" runner's, once its threads are done
+    elif calibrating:
+        state = calibrate_task(plan.model_version, return_state=True)
+        calibration_error = state.message if state.is_failed() else None
     marts_error = None
     if build_marts:
         marts_state = build_monitoring_marts(return_state=True)
@@ -371,6 +425,10 @@ def monitor_days(
     markdown = summary_markdown(summary, start, end, alerts, task_runner, workers)
     if marts_error:
         markdown += f"\nThe dbt build of the metrics mart failed: {marts_error}\n"
+    if calibration_error:
+        markdown += (
+            f"\nThe calibration of the model version failed (no alerts without it): {calibration_error}\n"
+        )
     create_markdown_artifact(
         markdown=markdown,
         key="monitoring-summary",
@@ -383,6 +441,11 @@ def monitor_days(
     if marts_error:
         raise RuntimeError(
             f"the slices were stored, but the dbt build of the metrics mart failed: {marts_error}"
+        )
+    if calibration_error:
+        raise RuntimeError(
+            f"the slices were stored, but calibrating {plan.model_version} failed, so nothing can alert"
+            f" (retry with salesmon calibrate): {calibration_error}"
         )
     return {
         "model_version": plan.model_version,

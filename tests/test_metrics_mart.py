@@ -42,6 +42,7 @@ BOUNDS: dict[str, tuple[str, tuple[str, str], str, float, float]] = {
     "prediction_drift_score": ("", ("", ""), "identity", 0.03, 0.01),
     "drifted_columns_share": ("", ("", ""), "identity", 0.1, 0.01),
     "rmsle_ratio": ("", ("", ""), "log", 0.0, 0.05),
+    "mean_log_error": ("", ("", ""), "identity", 0.0, 0.02),
     "column_drift_score": ("onpromotion", ("", ""), "identity", 0.02, 0.02),
     "column_missing_share": ("onpromotion", ("", ""), "identity", 0.0, 0.01),
     "column_unseen_count": ("family", ("", ""), "identity", 0.0, 0.5),
@@ -49,7 +50,9 @@ BOUNDS: dict[str, tuple[str, tuple[str, str], str, float, float]] = {
 }
 # A segment with a high ratio that is usual for it (a wide spread of its own): never alerts.
 NOISY_SEGMENT = (("family", "BOOKS"), "log", 0.0, 1.0, 5.0)
-ACTUALS_METRICS = {"rmsle_ratio", "zero_sales_store_share", "segment_rmsle_ratio"}
+# A segment far outside its bounds but carrying too little of the day's sales to be tested.
+SMALL_SEGMENT = (("family", "MAGAZINES"), "log", 0.0, 0.1, 20.0)
+ACTUALS_METRICS = {"rmsle_ratio", "mean_log_error", "zero_sales_store_share", "segment_rmsle_ratio"}
 BANDS = ("none", "warning", "critical", "none")  # day 4 has no actuals
 
 
@@ -82,6 +85,7 @@ def _bound_rows() -> list[tuple]:
     rows = []
     keys = [(metric, *spec) for metric, spec in BOUNDS.items()]
     keys.append(("segment_rmsle_ratio", "", *NOISY_SEGMENT[:4]))
+    keys.append(("segment_rmsle_ratio", "", *SMALL_SEGMENT[:4]))
     for metric, column, segment, scale_kind, center, spread in keys:
         for weekday in range(1, 8):
             rows.append(
@@ -148,11 +152,17 @@ def _metric_rows(seed: dict[str, dict[str, object]]) -> tuple[list[tuple], list[
             for name, value in (("mae", 80.0), ("rmse", 150.0), ("rmsle", 0.5), ("reference_rmsle", 0.4)):
                 add(name, "performance", value)
             ratio = graded[(day, "segment_rmsle_ratio")][0]
-            for segment, seg_ratio in ((("store_type", "A"), ratio), (NOISY_SEGMENT[0], NOISY_SEGMENT[4])):
+            segments = (
+                (("store_type", "A"), ratio, 0.5),
+                (NOISY_SEGMENT[0], NOISY_SEGMENT[4], 0.2),
+                (SMALL_SEGMENT[0], SMALL_SEGMENT[4], 0.001),
+            )
+            for segment, seg_ratio, share in segments:
                 add("segment_row_count", "performance", 33.0, segment=segment)
                 add("segment_rmsle", "performance", 0.4 * seg_ratio, segment=segment)
                 add("segment_reference_rmsle", "performance", 0.4, segment=segment)
-                if segment == NOISY_SEGMENT[0]:
+                add("segment_sales_share", "performance", share, segment=segment)
+                if segment != ("store_type", "A"):
                     add("segment_rmsle_ratio", "performance", seg_ratio, segment=segment)
     for offset in (0, 2):  # a model version with predictions on days 1 to 3 but monitored on 1 and 3
         day = FIRST_DAY + timedelta(days=offset)
@@ -353,7 +363,7 @@ def test_feature_drift_and_segments_pivot_per_column_and_segment(loaded_build: d
             "select segment_type, segment_value, row_count, rmsle, reference_rmsle, rmsle_ratio, q_value,"
             " degraded"
             " from marts.fct_segment_performance_daily where model_version = %s and slice_date = %s"
-            " order by segment_type",
+            " order by segment_type, segment_value",
             ("v1", FIRST_DAY + timedelta(days=1)),
         ).fetchall()
     drift_rule = seed["column_drift_score"]
@@ -375,8 +385,11 @@ def test_feature_drift_and_segments_pivot_per_column_and_segment(loaded_build: d
     ratio = _band_value("segment_rmsle_ratio", "warning", seed["segment_rmsle_ratio"])
     assert segments[0][:3] == ("family", "BOOKS", 33) and segments[0][7] is False
     assert segments[0][5] == pytest.approx(NOISY_SEGMENT[4]) and segments[0][6] > 0.01
-    assert segments[1][:3] == ("store_type", "A", 33) and segments[1][7] is True
-    assert segments[1][5] == pytest.approx(ratio) and segments[1][6] < 1e-6
+    # 20 times its reference error, but 0.1 % of the day's sales: below the seed's minimum, not tested
+    assert segments[1][:3] == ("family", "MAGAZINES", 33) and segments[1][7] is False
+    assert segments[1][5] == pytest.approx(SMALL_SEGMENT[4]) and segments[1][6] is None
+    assert segments[2][:3] == ("store_type", "A", 33) and segments[2][7] is True
+    assert segments[2][5] == pytest.approx(ratio) and segments[2][6] < 1e-6
 
 
 def test_every_mart_column_is_documented(loaded_build: dict, dbt_paths: list[str]) -> None:

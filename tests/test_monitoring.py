@@ -459,6 +459,36 @@ def test_calibration_learns_once_per_model_version(monitored_db: str) -> None:
     assert segments >= 33  # every family, and the store types, clusters and cities of 4 stores
 
 
+def test_the_flow_calibrates_a_new_version_in_weekday_tasks(monitored_db: str, prefect_harness: None) -> None:
+    """An uncalibrated version: the flow computes the seven weekdays as tasks beside the days (hybrid
+    runner, on the slice processes) and stores exactly the bounds a serial calibration learns."""
+    from monitoring.calibration import calibrate
+    from orchestration.flows import monitor_days
+
+    calibrate(force=True)
+    query = (
+        "select metric_name, column_name, segment_type, segment_value, weekday, center, scale, sample_size"
+        " from monitoring.metric_bounds order by 1, 2, 3, 4, 5"
+    )
+    with psycopg.connect(monitored_db) as conn:
+        serial = conn.execute(query).fetchall()
+        conn.execute("delete from monitoring.calibration_runs")
+    result = monitor_days(
+        FIRST, FIRST, force=True, workers=2, task_runner="hybrid", workspace=False, build_marts=False
+    )
+    assert result["computed"] == [FIRST.isoformat()]
+    with psycopg.connect(monitored_db) as conn:
+        in_tasks = conn.execute(query).fetchall()
+        runs = conn.execute(
+            "select leave_one_out_days, backcast_days from monitoring.calibration_runs"
+        ).fetchall()
+    assert runs == [(28, 56)]
+    assert len(in_tasks) == len(serial) > 7 * 30
+    for flow_row, serial_row in zip(in_tasks, serial, strict=True):
+        assert flow_row[:5] == serial_row[:5] and flow_row[7] == serial_row[7]
+        assert flow_row[5:7] == pytest.approx(serial_row[5:7], rel=1e-9, abs=1e-12)
+
+
 # --- units ----------------------------------------------------------------------------------------
 
 

@@ -1,3 +1,5 @@
+{{ config(post_hook='analyze {{ this }}') }}
+
 with
 
 metric_bounds as (
@@ -29,6 +31,7 @@ widened as (
         thresholds.critical_sensitivity,
         thresholds.floor_low,
         thresholds.floor_high,
+        thresholds.min_sales_share,
         thresholds.enabled,
         metric_bounds.config_hash,
         metric_bounds.calibrated_at,
@@ -89,6 +92,7 @@ select
     critical_sensitivity,
     floor_low,
     floor_high,
+    min_sales_share,
     enabled,
     config_hash,
     calibrated_at,

@@ -61,7 +61,8 @@ pivoted as (
         max(case when metric_name = 'reference_mae' then metric_value end) as reference_mae,
         max(case when metric_name = 'reference_rmse' then metric_value end) as reference_rmse,
         max(case when metric_name = 'reference_rmsle' then metric_value end) as reference_rmsle,
-        max(case when metric_name = 'rmsle_ratio' then metric_value end) as rmsle_ratio
+        max(case when metric_name = 'rmsle_ratio' then metric_value end) as rmsle_ratio,
+        max(case when metric_name = 'mean_log_error' then metric_value end) as mean_log_error
     from model_metrics
     group by slice_date, model_version
 ),
@@ -128,6 +129,7 @@ final as (
         pivoted.reference_rmse,
         pivoted.reference_rmsle,
         pivoted.rmsle_ratio,
+        pivoted.mean_log_error,
         cast(coalesce(degraded_segments.degraded_segments_count, 0) as integer) as degraded_segments_count,
         cast(coalesce(alert_counts.alerts_count, 0) as integer) as alerts_count,
         cast(coalesce(alert_counts.model_alerts_count, 0) as integer) as model_alerts_count,

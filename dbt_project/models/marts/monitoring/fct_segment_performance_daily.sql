@@ -34,6 +34,7 @@ pivoted as (
         max(case when metric_name = 'segment_rmsle' then metric_value end) as rmsle,
         max(case when metric_name = 'segment_reference_rmsle' then metric_value end) as reference_rmsle,
         max(case when metric_name = 'segment_rmsle_ratio' then metric_value end) as rmsle_ratio,
+        max(case when metric_name = 'segment_mean_log_error' then metric_value end) as mean_log_error,
         max(cast(run_id as text)) as run_id,
         max(computed_at) as computed_at
     from segment_metrics
@@ -71,6 +72,7 @@ final as (
         cast(pivoted.run_id as uuid) as run_id,
         pivoted.computed_at,
         pivoted.rmsle_ratio,
+        pivoted.mean_log_error,
         ratio_tests.expected_high as rmsle_ratio_expected_high,
         coalesce(ratio_tests.severity is not null, false) as degraded
     from pivoted
