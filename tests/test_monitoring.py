@@ -254,9 +254,11 @@ def test_drawn_report_agrees_with_stored_values_and_fills_the_workspace(
     monitored_db: str, tmp_path: Path
 ) -> None:
     """DriftedColumnsCount, MAE and RMSE (only in drawn reports) give what the engine stored."""
+    from evidently.ui.workspace import Workspace
+
     from monitoring.report import run_report
     from monitoring.results import SliceContext
-    from monitoring.workspace import PROJECT_NAME, _workspace, workspace_path
+    from monitoring.workspace import PROJECT_NAME, workspace_path
 
     with psycopg.connect(monitored_db) as conn:
         version = _champion(conn)
@@ -280,7 +282,7 @@ def test_drawn_report_agrees_with_stored_values_and_fills_the_workspace(
     compute_day(DAY, force=True, html_dir=html_dir, workspace=True)
     compute_day(DAY, force=True, html_dir=html_dir, workspace=True)
     assert (html_dir / f"{DAY.isoformat()}.html").stat().st_size > 100_000
-    workspace = _workspace(str(workspace_path()))
+    workspace = Workspace.create(str(workspace_path()))  # what `salesmon ui` shows
     project = workspace.search_project(PROJECT_NAME)[0]
     assert len(workspace.list_runs(project.id)) == 1  # the recomputed day replaced its snapshot
 
