@@ -9,8 +9,6 @@ idempotency of reruns, the skipping of finished days, and the Prefect flow with 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -31,17 +29,6 @@ END = date(2017, 8, 15)
 DAY = date(2017, 6, 1)
 FIRST = date(2017, 6, 2)  # the 10 days of the backfill tests
 NO_ACTUALS_DAY = date(2017, 8, 20)  # a forecast-request day: features and predictions, no sales yet
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    """One Prefect test server for the session (about 20 s to start)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with prefect_test_harness(server_startup_timeout=120):
-            yield
 
 
 @pytest.fixture(scope="module")
