@@ -42,7 +42,7 @@ ranked_runs as (
         finished_at,
         row_number() over (
             partition by model_version, slice_date
-            order by started_at desc, finished_at desc nulls first, run_id
+            order by started_at desc, finished_at desc nulls first, run_id asc
         ) as attempt_rank
     from runs
 ),
@@ -84,25 +84,26 @@ last_failures as (
 ),
 
 coverage as (
+    -- the table's column order is the contract's (_monitoring__models.yml)
     select
         predicted_days.slice_date,
         predicted_days.model_version,
+        last_attempts.last_attempt_status,
+        last_attempts.last_attempt_at,
+        last_attempts.last_flow_run_id,
+        run_history.last_success_at,
+        run_history.last_failed_at,
+        last_failures.last_error,
+        cast(predicted_days.prediction_rows as integer) as prediction_rows,
+        cast(coalesce(run_history.attempts, 0) as integer) as attempts,
+        cast(coalesce(run_history.failed_attempts, 0) as integer) as failed_attempts,
         case
             when last_attempts.last_attempt_status = 'failed' then 'failed'
             when last_attempts.last_attempt_status = 'running' then 'running'
             when stored_days.slice_date is not null then 'computed'
             else 'not_monitored'
         end as monitoring_status,
-        stored_days.slice_date is not null as has_metrics,
-        cast(predicted_days.prediction_rows as integer) as prediction_rows,
-        cast(coalesce(run_history.attempts, 0) as integer) as attempts,
-        cast(coalesce(run_history.failed_attempts, 0) as integer) as failed_attempts,
-        last_attempts.last_attempt_status,
-        last_attempts.last_attempt_at,
-        last_attempts.last_flow_run_id,
-        run_history.last_success_at,
-        run_history.last_failed_at,
-        last_failures.last_error
+        stored_days.slice_date is not null as has_metrics
     from predicted_days
     left join stored_days
         on

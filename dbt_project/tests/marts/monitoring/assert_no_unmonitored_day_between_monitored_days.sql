@@ -22,7 +22,10 @@ attempted_ranges as (
 ),
 
 unexplained_gaps as (
-    select coverage.*
+    select
+        coverage.model_version,
+        coverage.slice_date,
+        coverage.prediction_rows
     from coverage
     inner join attempted_ranges
         on
