@@ -427,10 +427,10 @@ def monitor_days(
     )
     result = {
         "model_version": plan.model_version,
-        "computed": [result.day.isoformat() for result in summary.days("computed")],
-        "skipped": [result.day.isoformat() for result in summary.days("skipped")],
-        "no_data": [result.day.isoformat() for result in summary.days("no_data")],
-        "failed": [{"day": result.day.isoformat(), "error": result.error or ""} for result in failed],
+        "computed": [day.day.isoformat() for day in summary.days("computed")],
+        "skipped": [day.day.isoformat() for day in summary.days("skipped")],
+        "no_data": [day.day.isoformat() for day in summary.days("no_data")],
+        "failed": [{"day": day.day.isoformat(), "error": day.error or ""} for day in failed],
         "alerts": alerts,
         "coverage": coverage,
         "marts_error": marts_error,
@@ -439,7 +439,7 @@ def monitor_days(
     if failed or marts_error:
         problems = []
         if failed:
-            details = "; ".join(f"{result.day}: {result.error}" for result in failed[:5])
+            details = "; ".join(f"{day.day}: {day.error}" for day in failed[:5])
             more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
             problems.append(f"{len(failed)} days failed ({details}{more})")
         if marts_error:
