@@ -9,6 +9,7 @@ reference and inputs is skipped unless `force`.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import multiprocessing.forkserver
 import multiprocessing.util
@@ -35,6 +36,8 @@ from monitoring.slices import (
 )
 from monitoring.storage import RunKey, fail_run, finished_days, record_skipped, start_run, write_slice
 from warehouse.db import connect, conninfo
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -210,9 +213,9 @@ def compute_day(
 
     started = time.perf_counter()
     conn = _day_connection()
+    reference = None
     if planned is not None and model_version:
-        version, key = model_version, planned
-        reference = get_reference(conn, version, day.isoweekday(), config, key.reference_hash)
+        version, key = model_version, planned  # the reference is read below, once the run is recorded
     else:
         version = resolve_model_version(conn, model_version)
         signature = slice_signatures(conn, version, day, day).get(day)
@@ -240,6 +243,8 @@ def compute_day(
     )
     snapshot_id = None
     try:
+        if reference is None:
+            reference = get_reference(conn, version, day.isoweekday(), config, key.reference_hash)
         current = load_slice(conn, day, version, config)
         if current.empty:
             values, snapshot = _empty_slice_values(), None
@@ -266,10 +271,14 @@ def compute_day(
         with suppress(psycopg.Error):  # a dead connection must not hide the original error
             fail_run(conn, run_id, f"{type(exc).__name__}: {exc}")
         if snapshot_id:
-            delete_snapshots([snapshot_id])
+            with suppress(OSError):
+                delete_snapshots([snapshot_id])
         raise
-    if workspace:
-        delete_snapshots(replaced)
+    if workspace and replaced:
+        try:
+            delete_snapshots(replaced)
+        except OSError as exc:  # the day is stored: a snapshot left over is not worth failing it
+            logger.warning("%s: could not delete replaced workspace snapshots %s: %s", day, replaced, exc)
     drift = next((value for value in values if value.name == "prediction_drift_score"), None)
     return DayResult(
         day,

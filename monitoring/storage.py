@@ -213,3 +213,56 @@ def record_skipped(
             rows,
         )
     return len(rows)
+
+
+def record_failed_day(
+    conn: psycopg.Connection,
+    *,
+    day: date,
+    model_version: str,
+    key: RunKey,
+    evidently_version: str,
+    flow_run_id: str,
+    error: str,
+) -> str:
+    """Make sure a day that failed in a flow run has that run's 'failed' row, whatever killed it.
+
+    `compute_day` records its own failures; this covers the rest: a worker process that died leaves
+    its run 'running' (marked failed here), and a day that failed before its run was recorded (the
+    database unreachable, the worker pool broken) gets a failed run. Returns what it did: 'recorded'
+    (the day's failure was already there), 'marked' or 'inserted'.
+    """
+    params = {"flow_run_id": flow_run_id, "day": day, "model_version": model_version, "error": error[:4000]}
+    with conn.transaction():
+        marked = conn.execute(
+            "update monitoring.runs set status = 'failed', finished_at = clock_timestamp(), error = %(error)s"
+            " where flow_run_id = %(flow_run_id)s and slice_date = %(day)s"
+            " and model_version = %(model_version)s and status = 'running' returning run_id",
+            params,
+        ).fetchall()
+        if marked:
+            return "marked"
+        recorded = conn.execute(
+            "select 1 from monitoring.runs where flow_run_id = %(flow_run_id)s and slice_date = %(day)s"
+            " and model_version = %(model_version)s and status = 'failed'",
+            params,
+        ).fetchone()
+        if recorded:
+            return "recorded"
+        conn.execute(
+            "insert into monitoring.runs (run_id, flow_run_id, slice_date, model_version, config_hash,"
+            " reference_hash, slice_signature, evidently_version, status, error, started_at, finished_at)"
+            " values (%s, %s, %s, %s, %s, %s, %s, %s, 'failed', %s, clock_timestamp(), clock_timestamp())",
+            (
+                uuid.uuid4(),
+                flow_run_id,
+                day,
+                model_version,
+                key.config_hash,
+                key.reference_hash,
+                key.slice_signature,
+                evidently_version,
+                error[:4000],
+            ),
+        )
+    return "inserted"

@@ -2,23 +2,54 @@
 
 Every computed slice adds its snapshot (a JSON file) to the project, so `salesmon ui` (Evidently's UI)
 shows the history; recomputing a slice replaces its previous snapshot. The project is created once,
-under a file lock, with a small dashboard (prediction and promotion drift, rows, missing values).
-A snapshot is light (about 110 kB, 25 ms to write) unless the run draws HTML reports, whose snapshots
+with a small dashboard (prediction and promotion drift, rows, missing values). A snapshot is light
+(about 115 kB, 15 ms to write, flushed to disk) unless the run draws HTML reports, whose snapshots
 carry every plot (about 1.1 MB).
+
+Safe under parallel workers (processes and threads), with the workspace kept as files:
+
+- **One writer at a time.** Every operation (find or create the project, add, delete or list
+  snapshots) runs under an exclusive `flock` on `<workspace>/.salesmon.lock`, opened anew by every
+  call, so it excludes other processes and the other threads of this process alike.
+- **No stale view.** Nothing about the workspace is kept in memory between calls: each call finds
+  the project and its files on disk, under the lock. (Evidently's `Workspace` object reads every
+  snapshot of the workspace when it is built and keeps them: that read, racing another worker's
+  write or delete, was the `JSONDecodeError` / `FileNotFoundError` of issue #8. Workers no longer
+  build one.)
+- **Atomic files.** Evidently writes its files in place. Here every file is written to a temporary
+  file in `<workspace>-incoming/` (beside the workspace, on the same file system), flushed to disk,
+  then renamed over its final name: a reader (the UI, or any process) sees a whole file or none,
+  and a writer killed mid-write leaves only a stray temporary file, cleared by the next writer. The
+  temporary folder is outside the workspace so that Evidently UI's file watcher sees the rename as
+  a new snapshot (a rename inside the watched folder would be ignored by it).
+- **Creation by rename.** The project (metadata and dashboard) is built with Evidently's public
+  API in a private folder, then renamed into the workspace: it appears complete or not at all.
+
+Evidently's own code writes and lays out the files (`evidently.ui.storage.local.base.LocalState`,
+the class its `Workspace` uses), with one internal swapped: its file access, whose writes are made
+atomic here. tests/test_workspace.py checks the result with Evidently's public `Workspace` and with
+the loader the UI runs. The lock is advisory: it protects salesmon's writers from each other, and
+the atomic files protect any reader. On a cluster, keep the workspace on a file system where
+`flock` works across machines, or monitor with `--no-workspace`.
 """
 
 from __future__ import annotations
 
 import fcntl
+import os
+import shutil
+import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
-from functools import lru_cache
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from warehouse.settings import get_settings
 
 PROJECT_NAME = "salesmon"
+LOCK_FILE = ".salesmon.lock"
+_PART_SUFFIX = ".part"
 
 
 def workspace_path() -> Path:
@@ -26,22 +57,88 @@ def workspace_path() -> Path:
     return get_settings().home / "evidently"
 
 
+def incoming_path(root: Path) -> Path:
+    """Where files are written before they are renamed into the workspace: `<workspace>-incoming`."""
+    return root.parent / f"{root.name}-incoming"
+
+
+def _root(path: str | Path | None) -> Path:
+    return Path(path) if path else workspace_path()
+
+
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.mkdir(parents=True, exist_ok=True)
-    with open(path / ".salesmon.lock", "w") as lock:
+def _locked(root: Path) -> Iterator[None]:
+    """Hold the workspace's exclusive lock (a new open file each time: threads exclude each other too).
+
+    Under the lock nobody else writes, so any temporary file left in the incoming folder is a dead
+    writer's: it is removed.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    incoming = incoming_path(root)
+    incoming.mkdir(parents=True, exist_ok=True)
+    with open(root / LOCK_FILE, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
+            for leftover in incoming.iterdir():
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-@lru_cache(maxsize=4)
-def _workspace(path: str) -> Any:
-    from evidently.ui.workspace import Workspace
+class _AtomicFiles:
+    """Evidently's file access (an `FSLocation`) with its writes made atomic: a write goes to a
+    temporary file in the incoming folder, is flushed to disk, and is renamed over its final name
+    when the writer closes it without an error. Reads and everything else go to Evidently's."""
 
-    return Workspace.create(path)
+    def __init__(self, location: Any, incoming: Path) -> None:
+        self._location = location
+        self._incoming = incoming
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._location, name)
+
+    @contextmanager
+    def open(self, path: str, mode: str = "r") -> Iterator[IO[Any]]:
+        if not any(flag in mode for flag in "wax+"):
+            with self._location.open(path, mode) as file:
+                yield file
+            return
+        final = os.path.join(self._location.path, path)
+        descriptor, temporary = tempfile.mkstemp(dir=self._incoming, suffix=_PART_SUFFIX)
+        try:
+            with os.fdopen(descriptor, "wb" if "b" in mode else "w") as file:
+                yield file
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, final)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def _state(root: Path) -> Any:
+    """Evidently's local workspace files (the `LocalState` its `Workspace` uses), written atomically."""
+    from evidently.ui.storage.local.base import LocalState
+
+    state = LocalState(str(root))
+    state.location = _AtomicFiles(state.location, incoming_path(root))
+    return state
+
+
+def _find_project(state: Any) -> str | None:
+    """The id of the "salesmon" project on disk (the first by id if there were several), or None."""
+    for project_id in sorted(str(project_id) for project_id in state.list_projects()):
+        try:
+            project = state.read_project(project_id)
+        except (OSError, ValueError):  # a folder without readable metadata is not a project
+            continue
+        if project.name == PROJECT_NAME:
+            return project_id
+    return None
 
 
 def _add_dashboard(project: Any) -> None:
@@ -90,35 +187,69 @@ def _add_dashboard(project: Any) -> None:
     )
 
 
-@lru_cache(maxsize=4)
-def ensure_project(path: str | None = None) -> str:
-    """The id of the "salesmon" project in the workspace, created (with its dashboard) if missing."""
-    root = Path(path) if path else workspace_path()
-    with _locked(root):
-        workspace = _workspace(str(root))
-        found = workspace.search_project(PROJECT_NAME)
-        if found:
-            return str(found[0].id)
-        project = workspace.create_project(PROJECT_NAME, description="Daily slices of the sales forecast")
+def _create_project(root: Path) -> str:
+    """Build the project with its dashboard in a private folder (Evidently's public API), then rename
+    it into the workspace. Called under the lock."""
+    from evidently.ui.workspace import Workspace
+
+    staging = Path(tempfile.mkdtemp(dir=incoming_path(root)))
+    try:
+        project = Workspace.create(str(staging)).create_project(
+            PROJECT_NAME, description="Daily slices of the sales forecast"
+        )
         _add_dashboard(project)
-        return str(project.id)
+        project_id = str(project.id)
+        os.replace(staging / project_id, root / project_id)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return project_id
 
 
-def add_snapshot(snapshot: Any, path: str | None = None) -> str:
+def _project(root: Path, state: Any) -> str:
+    """The project's id, the project created if missing. Called under the lock."""
+    return _find_project(state) or _create_project(root)
+
+
+def ensure_project(path: str | Path | None = None) -> str:
+    """The id of the "salesmon" project in the workspace, created (with its dashboard) if missing."""
+    root = _root(path)
+    with _locked(root):
+        return _project(root, _state(root))
+
+
+def add_snapshot(snapshot: Any, path: str | Path | None = None) -> str:
     """Add a slice's snapshot to the project; return its snapshot id."""
-    root = str(path or workspace_path())
-    project_id = ensure_project(root)
-    return str(_workspace(root).add_run(project_id, snapshot).id)
+    root = _root(path)
+    model = snapshot.to_snapshot_model()
+    snapshot_id = str(uuid.uuid4())
+    with _locked(root):
+        state = _state(root)
+        state.write_snapshot(_project(root, state), snapshot_id, model)
+    return snapshot_id
 
 
-def delete_snapshots(snapshot_ids: Iterable[str], path: str | None = None) -> None:
+def delete_snapshots(snapshot_ids: Iterable[str], path: str | Path | None = None) -> None:
     """Remove replaced snapshots from the project (missing ones are ignored)."""
     ids = [snapshot_id for snapshot_id in snapshot_ids if snapshot_id]
     if not ids:
         return
-    root = str(path or workspace_path())
-    project_id = ensure_project(root)
-    workspace = _workspace(root)
-    for snapshot_id in ids:
-        with suppress(FileNotFoundError, OSError):
-            workspace.delete_run(project_id, snapshot_id)
+    root = _root(path)
+    with _locked(root):
+        state = _state(root)
+        project_id = _find_project(state)
+        if project_id is None:
+            return
+        for snapshot_id in ids:
+            try:
+                state.delete_snapshot(project_id, snapshot_id)
+            except FileNotFoundError:
+                continue
+
+
+def snapshot_ids(path: str | Path | None = None) -> set[str]:
+    """The ids of the project's snapshots (empty when there is no project yet)."""
+    root = _root(path)
+    with _locked(root):
+        state = _state(root)
+        project_id = _find_project(state)
+        return {str(snapshot_id) for snapshot_id in state.list_snapshots(project_id)} if project_id else set()

@@ -347,7 +347,7 @@ def monitor(
     if first > last:
         _fail(f"--end {last} is before --start {first}")
     from monitoring.slices import NoChampionError
-    from orchestration.flows import TASK_RUNNERS, monitor_days
+    from orchestration.flows import TASK_RUNNERS, MonitoringFailed, monitor_days
 
     if task_runner not in TASK_RUNNERS:
         _fail(f"--task-runner must be one of {', '.join(TASK_RUNNERS)}, got {task_runner!r}")
@@ -362,12 +362,31 @@ def monitor(
             html_dir=str(html) if html else None,
             workspace=workspace,
         )
+    except MonitoringFailed as exc:  # the other days are stored and the marts built: say what failed
+        _echo_monitoring(exc.result)
+        _fail(str(exc))
     except (NoChampionError, ValueError, RuntimeError) as exc:
         _fail(str(exc))
+    _echo_monitoring(result)
+
+
+def _echo_monitoring(result: dict) -> None:
+    """What a monitoring run did: days per outcome, the range's coverage, each failed day's error."""
+    from orchestration.flows import render_coverage
+
+    failed = result.get("failed") or []
     _echo(
         f"model {result['model_version']}: {len(result['computed'])} days computed, {len(result['skipped'])}"
-        f" skipped (already done), {len(result['no_data'])} without predictions in {result['seconds']:.1f} s"
+        f" skipped (already done), {len(result['no_data'])} without predictions, {len(failed)} failed"
+        f" in {result['seconds']:.1f} s"
     )
+    if result.get("coverage") is not None:
+        coverage = render_coverage(result["coverage"])
+        _echo(f"coverage of the range (marts.fct_monitoring_coverage_daily): {coverage}")
+    if failed:
+        _echo(f"failed days ({len(failed)}; run the same command again to compute only the days not done):")
+        for item in failed:
+            _echo(f"  {item['day']}  {item['error']}")
 
 
 @app.command("ui")

@@ -50,6 +50,20 @@ TASK_RUNNERS = ("hybrid", "process", "thread", "dask")
 # After monitoring: the thresholds seed, the metrics mart, and the ml marts (predictions vs actuals,
 # model versions), which the scoring and training before it changed.
 MONITORING_SELECTION = ["monitoring_thresholds", "path:models/marts/ml", "path:models/marts/monitoring"]
+COVERAGE_STATUSES = ("computed", "failed", "running", "not_monitored")
+
+
+class MonitoringFailed(RuntimeError):
+    """Days failed (or the dbt build of the marts did), raised by `monitor_days` once the other days
+    are stored, the marts built and the summary written. `result` is what the flow would have
+    returned, with the failed days and their errors (the command line prints it)."""
+
+    def __init__(self, message: str, result: dict[str, Any]) -> None:
+        super().__init__(message, result)
+        self.result = result
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def retry_on_transient_db_error(task: Any, task_run: Any, state: Any) -> bool:
@@ -293,6 +307,47 @@ def alert_counts(start: date, end: date, model_version: str) -> dict[str, int] |
     return {str(severity): int(count) for severity, count in rows}
 
 
+@task(name="coverage-counts", cache_policy=NO_CACHE)
+def coverage_counts(start: date, end: date, model_version: str) -> dict[str, int] | None:
+    """Days per monitoring status in marts.fct_monitoring_coverage_daily for the range, or None when
+    that mart does not exist."""
+    from warehouse.db import connect
+
+    with connect() as conn:
+        if conn.execute("select to_regclass('marts.fct_monitoring_coverage_daily')").fetchone()[0] is None:
+            return None
+        rows = conn.execute(
+            "select monitoring_status, count(*) from marts.fct_monitoring_coverage_daily"
+            " where slice_date between %s and %s and model_version = %s group by monitoring_status",
+            (start, end, model_version),
+        ).fetchall()
+    return {str(status): int(count) for status, count in rows}
+
+
+@task(name="record-failed-days", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def record_failed_days_task(plan: Plan, failed: list[DayResult], flow_run_id: str | None) -> int:
+    """Make sure every day that failed in this flow run has its 'failed' run in monitoring.runs, with
+    the error (a worker that died leaves 'running'; a day can fail before its run is recorded)."""
+    from monitoring.report import evidently_version
+    from monitoring.storage import record_failed_day
+    from warehouse.db import connect
+
+    if not flow_run_id or not failed:
+        return 0
+    with connect() as conn:
+        for result in failed:
+            record_failed_day(
+                conn,
+                day=result.day,
+                model_version=plan.model_version,
+                key=plan.keys[result.day],
+                evidently_version=evidently_version(),
+                flow_run_id=flow_run_id,
+                error=result.error or "failed",
+            )
+    return len(failed)
+
+
 @task(name="last-feature-day", cache_policy=NO_CACHE)
 def last_feature_day() -> date | None:
     """The last day of the features mart (forecast requests included), None when it is empty."""
@@ -350,7 +405,8 @@ def run_slices(
         try:
             result = future.result()
         except Exception as exc:  # the task failed after its retries: count the day, go on
-            result = DayResult(day, model_version, "failed", time.perf_counter() - started, error=str(exc))
+            error = f"{type(exc).__name__}: {exc}"
+            result = DayResult(day, model_version, "failed", time.perf_counter() - started, error=error)
         results.append(result)
         logger.info(progress_line(result, len(results), len(days)))
     return results
@@ -372,10 +428,14 @@ def monitor_days(
 
     Days already computed with the same configuration, reference and inputs are skipped unless
     `force`. `task_runner` is "hybrid", "process", "thread" or "dask" with `workers` workers (see the
-    module's docstring). Writes one HTML
-    report per day into `html_dir` when given, and adds the snapshots to the Evidently workspace
-    unless `workspace` is false. Ends with a markdown artifact summarising the run; the flow fails
-    when a day failed (after the others were computed and the marts built).
+    module's docstring). Writes one HTML report per day into `html_dir` when given, and adds the
+    snapshots to the Evidently workspace unless `workspace` is false.
+
+    A day that fails does not stop the others: its failure is recorded in monitoring.runs, the
+    marts are built from the days that succeeded (marts.fct_monitoring_coverage_daily names the
+    failed days), the markdown artifact lists them, and only then does the flow fail, raising
+    `MonitoringFailed` with the result. The next run over the range computes only the days that are
+    not done (the failed ones, unless their earlier values are current).
     """
     logger = get_run_logger()
     started = time.perf_counter()
@@ -414,15 +474,19 @@ def monitor_days(
     elif calibrating:
         state = calibrate_task(plan.model_version, return_state=True)
         calibration_error = state.message if state.is_failed() else None
+    failed = summary.days("failed")
+    if failed:
+        record_failed_days_task(plan, failed, flow_run_id, return_state=True)
     marts_error = None
     if build_marts:
         marts_state = build_monitoring_marts(return_state=True)
         if marts_state.is_failed():
             marts_error = marts_state.message or "dbt build of the metrics mart failed"
     alerts = alert_counts(start, end, plan.model_version) if build_marts else None
+    coverage = coverage_counts(start, end, plan.model_version) if build_marts else None
     summary.seconds = time.perf_counter() - started
     logger.info(summary.render())
-    markdown = summary_markdown(summary, start, end, alerts, task_runner, workers)
+    markdown = summary_markdown(summary, start, end, alerts, task_runner, workers, coverage)
     if marts_error:
         markdown += f"\nThe dbt build of the metrics mart failed: {marts_error}\n"
     if calibration_error:
@@ -434,27 +498,35 @@ def monitor_days(
         key="monitoring-summary",
         description=f"Monitoring of {start} .. {end}",
     )
-    failed = summary.days("failed")
-    if failed:
-        details = "; ".join(f"{result.day}: {result.error}" for result in failed[:5])
-        raise RuntimeError(f"{len(failed)} days failed: {details}")
-    if marts_error:
-        raise RuntimeError(
-            f"the slices were stored, but the dbt build of the metrics mart failed: {marts_error}"
-        )
-    if calibration_error:
-        raise RuntimeError(
-            f"the slices were stored, but calibrating {plan.model_version} failed, so nothing can alert"
-            f" (retry with salesmon calibrate): {calibration_error}"
-        )
-    return {
+    result = {
         "model_version": plan.model_version,
-        "computed": [result.day.isoformat() for result in summary.days("computed")],
-        "skipped": [result.day.isoformat() for result in summary.days("skipped")],
-        "no_data": [result.day.isoformat() for result in summary.days("no_data")],
+        "computed": [day.day.isoformat() for day in summary.days("computed")],
+        "skipped": [day.day.isoformat() for day in summary.days("skipped")],
+        "no_data": [day.day.isoformat() for day in summary.days("no_data")],
+        "failed": [{"day": day.day.isoformat(), "error": day.error or ""} for day in failed],
         "alerts": alerts,
+        "coverage": coverage,
+        "marts_error": marts_error,
+        "calibration_error": calibration_error,
         "seconds": summary.seconds,
     }
+    if failed or marts_error or calibration_error:
+        problems = []
+        if failed:
+            details = "; ".join(f"{day.day}: {day.error}" for day in failed[:5])
+            more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+            problems.append(f"{len(failed)} days failed ({details}{more})")
+        if marts_error:
+            problems.append(f"the dbt build of the metrics mart failed: {marts_error}")
+        elif build_marts:
+            problems.append("the marts were built from the days that succeeded")
+        if calibration_error:
+            problems.append(
+                f"calibrating {plan.model_version} failed, so nothing can alert"
+                f" (retry with salesmon calibrate): {calibration_error}"
+            )
+        raise MonitoringFailed("; ".join(problems), result)
+    return result
 
 
 def summary_markdown(
@@ -464,10 +536,12 @@ def summary_markdown(
     alerts: dict[str, int] | None,
     task_runner: str,
     workers: int,
+    coverage: dict[str, int] | None = None,
 ) -> str:
-    """The run's markdown artifact: counts, drifted days, alerts, failures."""
+    """The run's markdown artifact: counts, failed days, drifted days, alerts, coverage of the range."""
     drifted = sorted(result.day.isoformat() for result in summary.results if result.prediction_drift_detected)
     computed = summary.days("computed")
+    failed = summary.days("failed")
     mean_seconds = sum(result.seconds for result in computed) / len(computed) if computed else 0.0
     lines = [
         f"# Monitoring {start} .. {end}",
@@ -480,10 +554,20 @@ def summary_markdown(
         f"| computed | {len(computed)} |",
         f"| skipped (already done) | {len(summary.days('skipped'))} |",
         f"| without predictions | {len(summary.days('no_data'))} |",
-        f"| failed | {len(summary.days('failed'))} |",
+        f"| failed | {len(failed)} |",
         f"| with prediction drift | {len(drifted)} |",
         "",
     ]
+    if failed:
+        lines += [
+            "## Failed days",
+            "",
+            "Not monitored by this run (named in `marts.fct_monitoring_coverage_daily`); the next run"
+            " over the range computes them again.",
+            "",
+            *(f"- {result.day}: {result.error}" for result in failed),
+            "",
+        ]
     if drifted:
         lines += [f"Prediction drift on: {', '.join(drifted)}", ""]
     if alerts is None:
@@ -494,9 +578,19 @@ def summary_markdown(
             ", ".join(f"{severity} {count}" for severity, count in sorted(alerts.items())) or "none"
         )
         lines.append(f"Alerts in marts.fct_alerts for the range: {total} ({per_severity}).")
-    for result in summary.days("failed"):
-        lines.append(f"- failed {result.day}: {result.error}")
+    if coverage is not None:
+        lines += [
+            "",
+            f"Coverage of the range in marts.fct_monitoring_coverage_daily: {render_coverage(coverage)}.",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def render_coverage(coverage: dict[str, int]) -> str:
+    """'88 computed, 2 failed' from days per monitoring status (statuses in their usual order)."""
+    ordered = [status for status in COVERAGE_STATUSES if status in coverage]
+    ordered += sorted(status for status in coverage if status not in COVERAGE_STATUSES)
+    return ", ".join(f"{coverage[status]} {status.replace('_', ' ')}" for status in ordered) or "no days"
 
 
 @flow(name="daily")

@@ -11,6 +11,7 @@ import shutil
 import socket
 import tempfile
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,3 +107,16 @@ def _use_database(server: str, monkeypatch: pytest.MonkeyPatch, prefix: str) -> 
         monkeypatch.delenv("SALESMON_DATABASE_URL")
         get_settings.cache_clear()
         _drop_database(server, info)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[str]:
+    """One Prefect test server for the session (about 20 s to start); yields its API URL, which
+    `salesmon` commands run as subprocesses are given as PREFECT_API_URL."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with prefect_test_harness(server_startup_timeout=120):
+            yield str(PREFECT_API_URL.value())

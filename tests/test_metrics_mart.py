@@ -19,7 +19,13 @@ import pytest
 
 from warehouse.dbt import DBT_PROJECT_DIR, DbtError, run_dbt
 
-MARTS = ("fct_model_health_daily", "fct_feature_drift_daily", "fct_segment_performance_daily", "fct_alerts")
+MARTS = (
+    "fct_model_health_daily",
+    "fct_feature_drift_daily",
+    "fct_segment_performance_daily",
+    "fct_alerts",
+    "fct_monitoring_coverage_daily",
+)
 SELECTION = [
     "--select",
     "source:monitoring",
@@ -239,8 +245,8 @@ def test_mart_builds_empty_on_a_fresh_warehouse(empty_build: list[dict], module_
     statuses = {result["status"] for result in empty_build}
     assert statuses <= {"success", "pass", "no-op"}  # no-op: the exposures
     kinds = [result["unique_id"].split(".")[0] for result in empty_build]
-    # the 4 marts, fct_metric_bounds, fct_alerts_first_seen, int_metric_values_graded
-    assert kinds.count("model") == 7
+    # the 5 marts, fct_metric_bounds, fct_alerts_first_seen, int_metric_values_graded
+    assert kinds.count("model") == 8
     assert kinds.count("seed") == 1
     assert kinds.count("unit_test") >= 4
     assert kinds.count("test") > 50

@@ -9,8 +9,6 @@ idempotency of reruns, the skipping of finished days, and the Prefect flow with 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -31,17 +29,6 @@ END = date(2017, 8, 15)
 DAY = date(2017, 6, 1)
 FIRST = date(2017, 6, 2)  # the 10 days of the backfill tests
 NO_ACTUALS_DAY = date(2017, 8, 20)  # a forecast-request day: features and predictions, no sales yet
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    """One Prefect test server for the session (about 20 s to start)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with prefect_test_harness(server_startup_timeout=120):
-            yield
 
 
 @pytest.fixture(scope="module")
@@ -258,9 +245,11 @@ def test_drawn_report_agrees_with_stored_values_and_fills_the_workspace(
     monitored_db: str, tmp_path: Path
 ) -> None:
     """DriftedColumnsCount, MAE and RMSE (only in drawn reports) give what the engine stored."""
+    from evidently.ui.workspace import Workspace
+
     from monitoring.report import run_report
     from monitoring.results import SliceContext
-    from monitoring.workspace import PROJECT_NAME, _workspace, workspace_path
+    from monitoring.workspace import PROJECT_NAME, workspace_path
 
     with psycopg.connect(monitored_db) as conn:
         version = _champion(conn)
@@ -284,7 +273,7 @@ def test_drawn_report_agrees_with_stored_values_and_fills_the_workspace(
     compute_day(DAY, force=True, html_dir=html_dir, workspace=True)
     compute_day(DAY, force=True, html_dir=html_dir, workspace=True)
     assert (html_dir / f"{DAY.isoformat()}.html").stat().st_size > 100_000
-    workspace = _workspace(str(workspace_path()))
+    workspace = Workspace.create(str(workspace_path()))  # what `salesmon ui` shows
     project = workspace.search_project(PROJECT_NAME)[0]
     assert len(workspace.list_runs(project.id)) == 1  # the recomputed day replaced its snapshot
 

@@ -1,44 +1,37 @@
--- No gaps: between the first and the last monitored day of a model version, every day with
--- predictions of that version has its row in fct_model_health_daily. Days without predictions
--- (e.g. December 25, when the stores are closed and the data has no rows) are not gaps.
+-- No unexplained gaps: between the first and the last day of a model version that monitoring
+-- attempted, every day with predictions of that version was attempted. A day whose computation
+-- failed (or is still running) is not a gap here: it is a known one, named with its error in
+-- fct_monitoring_coverage_daily and in the run's summary, and the next run computes it again; the
+-- marts are built from the days that succeeded. A day nobody attempted is a day the pipeline lost
+-- without a trace, and fails the build. Days without predictions (e.g. December 25, when the
+-- stores are closed) have no row in the coverage mart, so they are not gaps either.
 with
 
-model_health as (
-    select * from {{ ref('fct_model_health_daily') }}
+coverage as (
+    select * from {{ ref('fct_monitoring_coverage_daily') }}
 ),
 
-predictions as (
-    select * from {{ source('ml', 'predictions') }}
-),
-
-monitored_ranges as (
+attempted_ranges as (
     select
         model_version,
         min(slice_date) as first_day,
         max(slice_date) as last_day
-    from model_health
+    from coverage
+    where monitoring_status <> 'not_monitored'
     group by model_version
 ),
 
-predicted_days as (
-    select distinct
-        predictions.model_version,
-        predictions.sales_date
-    from predictions
-    inner join monitored_ranges
+unexplained_gaps as (
+    select
+        coverage.model_version,
+        coverage.slice_date,
+        coverage.prediction_rows
+    from coverage
+    inner join attempted_ranges
         on
-            predictions.model_version = monitored_ranges.model_version
-            and predictions.sales_date between monitored_ranges.first_day and monitored_ranges.last_day
-),
-
-missing_days as (
-    select predicted_days.*
-    from predicted_days
-    left join model_health
-        on
-            predicted_days.model_version = model_health.model_version
-            and predicted_days.sales_date = model_health.slice_date
-    where model_health.slice_date is null
+            coverage.model_version = attempted_ranges.model_version
+            and coverage.slice_date between attempted_ranges.first_day and attempted_ranges.last_day
+    where coverage.monitoring_status = 'not_monitored'
 )
 
-select * from missing_days
+select * from unexplained_gaps
