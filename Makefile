@@ -40,6 +40,8 @@ bench: install
 	$(BIN)/python -m bench.bench_generate_load
 	$(BIN)/python -m bench.bench_model
 	$(BIN)/python -m bench.bench_monitoring
+	$(BIN)/python -m bench.bench_calibration
+	$(BIN)/python -m bench.acceptance_alerts
 
 clean:
 	-$(BIN)/salesmon db stop

@@ -15,7 +15,7 @@ For each size and seed, in a fresh database of the configured server:
    generator guarantees it), so the model, its bounds and the quiet days before the change are the
    no-change run's: only the raw files are reloaded, the features rebuilt, and the change day and
    the day after scored and monitored. The scenario is caught when an alert names its cause on one
-   of those two days (CAUSES).
+   of those two days (monitoring/scenarios.py).
 
 It prints a table: size, seed, change date, then per scenario the day of detection (`change`,
 `+1` or `MISSED`) with the metric that named it, the no-change run's false-alarm days before the
@@ -43,17 +43,9 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-# What names each scenario's cause: a metric, or (metric, column) where the column is the cause.
-CAUSES: dict[str, set[str | tuple[str, str]]] = {
-    "promo_shift": {("column_drift_score", "onpromotion"), "prediction_drift_score"},
-    "sales_drop": {"rmsle_ratio", "segment_rmsle_ratio"},
-    "missing_burst": {"missing_values_share", "column_missing_share"},
-    "store_closures": {"zero_sales_store_share", "row_count_ratio"},
-    "price_shock": {"rmsle_ratio", "segment_rmsle_ratio"},
-    "new_store": {("column_unseen_count", "store_nbr"), "row_count_ratio"},
-    "new_family": {("column_unseen_count", "family"), "row_count_ratio"},
-    "feed_stop": {("column_missing_share", "transactions_lag_1")},
-}
+from monitoring.scenarios import CAUSES, names_the_cause
+from monitoring.storage import keep_results_as
+
 SCENARIOS = tuple(CAUSES)
 MONITOR_FROM = date(2017, 5, 18)
 LAST_DAY = date(2017, 8, 15)
@@ -132,24 +124,6 @@ def _timed(case: Case, name: str, action):  # noqa: ANN001, ANN202
     return result
 
 
-def _relabel(conn: psycopg.Connection, model_version: str, label: str) -> None:
-    """Keep a run's monitoring results under another label, with a copy of the model's bounds."""
-    conn.execute(
-        "insert into monitoring.metric_bounds (model_version, config_hash, metric_name, column_name,"
-        " segment_type, segment_value, weekday, value_scale, center, scale, sample_size, seasonality,"
-        " observed_min, observed_max, possible_min, possible_max)"
-        " select %s, config_hash, metric_name, column_name, segment_type, segment_value, weekday,"
-        " value_scale, center, scale, sample_size, seasonality, observed_min, observed_max, possible_min,"
-        " possible_max from monitoring.metric_bounds where model_version = %s",
-        (label, model_version),
-    )
-    for table in ("runs", "metric_values"):
-        conn.execute(
-            f"update monitoring.{table} set model_version = %s where model_version = %s",
-            (label, model_version),
-        )
-
-
 def run_case(stores: int, seed: int, scenarios: tuple[str, ...], workdir: Path, workers: int) -> Case:
     """The quiet run and every scenario of one size and seed (see the module's docstring)."""
     from models_ml.score import score
@@ -192,7 +166,7 @@ def run_case(stores: int, seed: int, scenarios: tuple[str, ...], workdir: Path, 
                 " order by 1, 2, 3",
                 (version,),
             ).fetchall()
-            _relabel(conn, version, f"{version}@none")
+            keep_results_as(conn, version, f"{version}@none")
         case.quiet_alert_days = sorted({row[0] for row in case.quiet_alerts})
         _say(
             f"no change: {len(case.quiet_alert_days)} alert days of 90 "
@@ -218,7 +192,7 @@ def run_case(stores: int, seed: int, scenarios: tuple[str, ...], workdir: Path, 
             score(*days, version)
             backfill(*days, version, workers=1, workspace=False)
             with psycopg.connect(info) as conn:
-                _relabel(conn, version, f"{version}@{scenario}")
+                keep_results_as(conn, version, f"{version}@{scenario}")
         run_dbt(["build", *MARTS_SELECTION, *dbt_paths], quiet=True)
         with psycopg.connect(info) as conn:
             for scenario in scenarios:
@@ -234,10 +208,9 @@ def run_case(stores: int, seed: int, scenarios: tuple[str, ...], workdir: Path, 
 
 def _detection(scenario: str, change: date, rows: list[tuple]) -> tuple[str, str]:
     """('change' | '+1' | 'MISSED', what named it) from a scenario's alerts on its two days."""
-    causes = CAUSES[scenario]
     for day, label in ((change, "change"), (change + timedelta(days=1), "+1")):
         for slice_date, metric, column, segment_type, segment_value, severity in rows:
-            if slice_date != day or (metric not in causes and (metric, column) not in causes):
+            if slice_date != day or not names_the_cause(scenario, metric, column):
                 continue
             where = column or (f"{segment_type}={segment_value}" if segment_type else "")
             return label, f"{metric}{f'[{where}]' if where else ''} ({severity})"

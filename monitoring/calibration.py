@@ -411,3 +411,15 @@ def _copy(
 
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and not np.isfinite(value))
+
+
+def copy_bounds(conn: psycopg.Connection, model_version: str, to_version: str) -> int:
+    """Give another model version label the same bounds (tests and benchmarks keep several runs of
+    one model apart under labels); returns the rows copied."""
+    columns = ", ".join(column for column in _BOUND_COLUMNS if column != "model_version")
+    cursor = conn.execute(
+        f"insert into monitoring.metric_bounds (model_version, {columns})"
+        f" select %s, {columns} from monitoring.metric_bounds where model_version = %s",
+        (to_version, model_version),
+    )
+    return cursor.rowcount

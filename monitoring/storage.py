@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import psycopg
+from psycopg import sql
 
 from monitoring.results import MetricValue
 
@@ -266,3 +267,19 @@ def record_failed_day(
             ),
         )
     return "inserted"
+
+
+def keep_results_as(conn: psycopg.Connection, model_version: str, label: str) -> None:
+    """Move a model version's monitoring results (runs and metric values) under another label, with a
+    copy of its learned bounds: tests and benchmarks keep several scenarios monitored by one model
+    apart this way, and build the marts once over all of them."""
+    from monitoring.calibration import copy_bounds
+
+    copy_bounds(conn, model_version, label)
+    for table in ("runs", "metric_values"):
+        conn.execute(
+            sql.SQL("update {} set model_version = %s where model_version = %s").format(
+                sql.Identifier("monitoring", table)
+            ),
+            (label, model_version),
+        )

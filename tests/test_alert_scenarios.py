@@ -1,7 +1,8 @@
-"""Alerts that mean something, end to end on small generated data (issue "Batch monitoring", point 7).
+"""Alerts that mean something, end to end on small generated data.
 
-Each generator scenario (promo_shift, sales_drop, missing_burst, store_closures) must raise an alert
-naming a relevant metric on its change date or the day after, and rerunning the same backfill must
+Each generator scenario (promo_shift, sales_drop, missing_burst, store_closures, price_shock,
+new_store, new_family, feed_stop) must raise an alert naming its cause (monitoring/scenarios.py) on
+its change date or the day after, and rerunning the same backfill must
 leave the metrics mart unchanged. The whole pipeline runs for real (generate, load, dbt, train, score,
 monitor with Evidently, dbt build of the mart), on 6 stores over about 7 months, monitoring only the
 day before the change, the change date and the day after.
@@ -25,18 +26,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from monitoring.scenarios import CAUSES, names_the_cause
+from monitoring.storage import keep_results_as
 from warehouse.dbt import run_dbt
 
 pytestmark = pytest.mark.slow
 
-SCENARIOS = ("promo_shift", "sales_drop", "missing_burst", "store_closures")
-# The metrics an alert must name to count as detecting the scenario.
-RELEVANT_METRICS: dict[str, set[str]] = {
-    "promo_shift": {"column_drift_score", "prediction_drift_score"},
-    "sales_drop": {"rmsle_ratio", "segment_rmsle_ratio"},
-    "missing_burst": {"missing_values_share", "column_missing_share"},
-    "store_closures": {"zero_sales_store_share", "rmsle_ratio", "segment_rmsle_ratio"},
-}
+SCENARIOS = tuple(CAUSES)
 STORES = 6
 # Neither the seed nor the change date was used to choose the seed's sensitivities (docs/alerts.md).
 SEED = 31
@@ -72,27 +68,6 @@ RAW_TABLES = (
 
 def _label(model_version: str, scenario: str) -> str:
     return f"{model_version}@{scenario}"
-
-
-def _keep_results_as(conn: psycopg.Connection, model_version: str, label: str) -> None:
-    """Move the version's monitoring results (runs and metric values) under another label, with a copy
-    of its learned bounds (the same model, so the same bounds)."""
-    conn.execute(
-        "insert into monitoring.metric_bounds (model_version, config_hash, metric_name, column_name,"
-        " segment_type, segment_value, weekday, value_scale, center, scale, sample_size, seasonality,"
-        " observed_min, observed_max, possible_min, possible_max)"
-        " select %s, config_hash, metric_name, column_name, segment_type, segment_value, weekday,"
-        " value_scale, center, scale, sample_size, seasonality, observed_min, observed_max, possible_min,"
-        " possible_max from monitoring.metric_bounds where model_version = %s",
-        (label, model_version),
-    )
-    conn.execute(
-        "update monitoring.runs set model_version = %s where model_version = %s", (label, model_version)
-    )
-    conn.execute(
-        "update monitoring.metric_values set model_version = %s where model_version = %s",
-        (label, model_version),
-    )
 
 
 def _mart_contents(conn: psycopg.Connection) -> dict[str, list[tuple]]:
@@ -151,11 +126,12 @@ def scenario_runs(
         assert len(summary.days("computed")) == 3, summary.render()
         if scenario != SCENARIOS[-1]:
             with psycopg.connect(module_database) as conn:
-                _keep_results_as(conn, model_version, _label(model_version, scenario))
+                keep_results_as(conn, model_version, _label(model_version, scenario))
     run_dbt(["build", *MARTS_SELECTION, *dbt_paths], quiet=True)
     with psycopg.connect(module_database) as conn:
         rows = conn.execute(
-            "select model_version, slice_date, alert_scope, metric_name, severity from marts.fct_alerts"
+            "select model_version, slice_date, alert_scope, metric_name, severity, column_name"
+            " from marts.fct_alerts"
         ).fetchall()
     labels = {_label(model_version, scenario): scenario for scenario in SCENARIOS[:-1]}
     labels[model_version] = SCENARIOS[-1]
@@ -177,7 +153,7 @@ def test_scenario_alerts_on_a_relevant_metric_at_the_change(scenario_runs: dict,
     relevant = [
         alert
         for alert in scenario_runs["alerts"][scenario]
-        if alert[0] in window and alert[2] in RELEVANT_METRICS[scenario]
+        if alert[0] in window and names_the_cause(scenario, alert[2], alert[4])
     ]
     assert relevant, f"{scenario}: no relevant alert; alerts were {scenario_runs['alerts'][scenario]}"
 

@@ -82,7 +82,11 @@ def _band_value(metric: str, band: str, rule: dict[str, object]) -> float:
 
 
 def _expected_severity(metric: str, band: str, rule: dict[str, object]) -> str | None:
+    """The band, unless the metric is off; a metric that must persist 2 days alerts only on day 3
+    (its day 2 was unusual too), not on day 2 (day 1 was expected)."""
     if rule["enabled"] != "true" or band == "none":
+        return None
+    if int(rule["persistence_days"]) == 2 and band == "warning":
         return None
     return band
 
@@ -295,10 +299,12 @@ def test_model_health_pivots_one_row_per_day_and_version(loaded_build: dict) -> 
     assert first[4] == pytest.approx(alert_above)
     assert first[5:8] == (80.0, 0.5, 0.4)
     assert first[12] == COMPUTED_AT
-    assert [row[9] for row in rows] == [0, 1, 1, 0]  # store type A is degraded on days 2 and 3
+    # store type A is unusual on days 2 and 3: degraded on day 3, the second day in a row (the seed
+    # asks segment metrics to persist 2 days)
+    assert [row[9] for row in rows] == [0, 0, 1, 0]
     assert [row[13] for row in rows] == [False, True, True, False]
-    # onpromotion drifts on days 2 and 3, of the 1 column with bounds (family has none)
-    assert [(row[14], row[15]) for row in rows] == [(0, 0.0), (1, 1.0), (1, 1.0), (0, 0.0)]
+    # onpromotion drifts on days 2 and 3, of the 1 column with bounds (family has none): counted on day 3
+    assert [(row[14], row[15]) for row in rows] == [(0, 0.0), (0, 0.0), (1, 1.0), (0, 0.0)]
     no_actuals = rows[3]
     assert no_actuals[5] is None and no_actuals[6] is None and no_actuals[8] is None
     model_level = {
@@ -363,32 +369,32 @@ def test_feature_drift_and_segments_pivot_per_column_and_segment(loaded_build: d
             " unseen_count"
             " from marts.fct_feature_drift_daily where model_version = %s and slice_date = %s"
             " order by column_name",
-            ("v1", FIRST_DAY + timedelta(days=1)),
+            ("v1", FIRST_DAY + timedelta(days=2)),
         ).fetchall()
         segments = conn.execute(
             "select segment_type, segment_value, row_count, rmsle, reference_rmsle, rmsle_ratio, q_value,"
             " degraded"
             " from marts.fct_segment_performance_daily where model_version = %s and slice_date = %s"
             " order by segment_type, segment_value",
-            ("v1", FIRST_DAY + timedelta(days=1)),
+            ("v1", FIRST_DAY + timedelta(days=2)),
         ).fetchall()
     drift_rule = seed["column_drift_score"]
     _column, _segment, _kind, center, spread = BOUNDS["column_drift_score"]
     drift_threshold = max(center + float(drift_rule["sensitivity"]) * spread, float(drift_rule["floor_high"]))
-    warning_unseen = _band_value("column_unseen_count", "warning", seed["column_unseen_count"])
-    assert drift[0] == ("family", 0.01, "jensenshannon", None, None, None, int(warning_unseen))
+    critical_unseen = _band_value("column_unseen_count", "critical", seed["column_unseen_count"])
+    assert drift[0] == ("family", 0.01, "jensenshannon", None, None, None, int(critical_unseen))
     assert drift[1][:5] == (
         "onpromotion",
-        pytest.approx(_band_value("column_drift_score", "warning", drift_rule)),
+        pytest.approx(_band_value("column_drift_score", "critical", drift_rule)),
         "wasserstein",
         pytest.approx(drift_threshold),
         True,
     )
     assert drift[1][5] == pytest.approx(
-        _band_value("column_missing_share", "warning", seed["column_missing_share"])
+        _band_value("column_missing_share", "critical", seed["column_missing_share"])
     )
     assert drift[2] == ("sales_lag_7", None, None, None, None, 0.0, None)
-    ratio = _band_value("segment_rmsle_ratio", "warning", seed["segment_rmsle_ratio"])
+    ratio = _band_value("segment_rmsle_ratio", "critical", seed["segment_rmsle_ratio"])
     assert segments[0][:3] == ("family", "BOOKS", 33) and segments[0][7] is False
     assert segments[0][5] == pytest.approx(NOISY_SEGMENT[4]) and segments[0][6] > 0.01
     # 20 times its reference error, but 0.1 % of the day's sales: below the seed's minimum, not tested

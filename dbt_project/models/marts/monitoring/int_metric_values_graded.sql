@@ -17,7 +17,8 @@
     where one metric is tested many times a day (per column, per segment) - when it stays
     significant after Benjamini-Hochberg over that day's tests: its q-value must be below the tail
     probability of the sensitivity, P(Z > k). With one test a day (model metrics) that is exactly
-    "more than k spreads from the centre". Severity is critical beyond the critical sensitivity.
+    "more than k spreads from the centre". Severity is critical beyond the critical sensitivity. A
+    metric the seed asks to persist 2 days alerts only on the second day in a row.
     fct_alerts keeps the rows with a severity; the other marts read the verdicts.
 -#}
 
@@ -81,6 +82,7 @@ bounded as (
         bounds.alert_above,
         bounds.sensitivity,
         bounds.critical_sensitivity,
+        bounds.persistence_days,
         case
             when bounds.value_scale = 'log' then ln(greatest(engine_values.metric_value, 1e-6))
             else engine_values.metric_value
@@ -166,7 +168,8 @@ adjusted as (
     from tested
 ),
 
-graded as (
+-- how unusual the value is on its own day: beyond the threshold and significant after the day's tests
+judged as (
     select
         *,
         case
@@ -182,8 +185,32 @@ graded as (
                 '(sensitivity / sqrt(2.0))',
                 '(1.0 / (1.0 + 0.5 * sensitivity / sqrt(2.0)))'
             ) }} then 'warning'
-        end as severity
+        end as day_severity
     from adjusted
+),
+
+-- persistence: a metric the seed asks to persist 2 days alerts only when the same key was unusual
+-- the day before too (a one-day spike of one store or one lag column is the calendar, not a change)
+persisted as (
+    select
+        *,
+        lag(day_severity) over keyed as previous_severity,
+        lag(slice_date) over keyed as previous_date
+    from judged
+    window keyed as (
+        partition by model_version, metric_name, column_name, segment_type, segment_value
+        order by slice_date
+    )
+),
+
+graded as (
+    select
+        *,
+        case
+            when persistence_days <= 1 then day_severity
+            when previous_severity is not null and previous_date = slice_date - 1 then day_severity
+        end as severity
+    from persisted
 ),
 
 final as (
