@@ -389,6 +389,27 @@ def _echo_monitoring(result: dict) -> None:
             _echo(f"  {item['day']}  {item['error']}")
 
 
+@app.command("notify")
+def notify_alerts() -> None:
+    """Send the alerts of marts.fct_alerts not sent yet: each once, per configured channel.
+
+    Channels come from the environment: a Slack-compatible webhook (SALESMON_ALERT_WEBHOOK_URL) and
+    e-mail over SMTP (SALESMON_SMTP_HOST, SALESMON_SMTP_PORT, SALESMON_ALERT_EMAIL_TO, ...). A send
+    is retried with backoff; what still fails is recorded in monitoring.notifications and tried
+    again by the next run. `salesmon monitor` does this by itself after building the mart. Exits 1
+    when a send failed.
+    """
+    from notifications.send import notify
+
+    summary = notify()
+    _echo(summary.render())
+    for channel, errors in summary.failed.items():
+        for alert_id, error in errors.items():
+            _echo(f"  {channel} {alert_id}: {error}")
+    if summary.failed:
+        raise typer.Exit(1)
+
+
 @app.command("ui")
 def ui(
     port: Annotated[int, typer.Option(help="Port of the Evidently UI.")] = 8000,

@@ -307,6 +307,15 @@ def alert_counts(start: date, end: date, model_version: str) -> dict[str, int] |
     return {str(severity): int(count) for severity, count in rows}
 
 
+@task(name="notify", cache_policy=NO_CACHE)
+def notify_task() -> dict[str, Any]:
+    """Send the mart's new alerts (notifications.send.notify: never raises for a failed send)."""
+    from notifications.send import notify
+
+    summary = notify()
+    return {"channels": list(summary.channels), "sent": summary.sent, "failed": summary.failed}
+
+
 @task(name="coverage-counts", cache_policy=NO_CACHE)
 def coverage_counts(start: date, end: date, model_version: str) -> dict[str, int] | None:
     """Days per monitoring status in marts.fct_monitoring_coverage_daily for the range, or None when
@@ -484,6 +493,17 @@ def monitor_days(
             marts_error = marts_state.message or "dbt build of the metrics mart failed"
     alerts = alert_counts(start, end, plan.model_version) if build_marts else None
     coverage = coverage_counts(start, end, plan.model_version) if build_marts else None
+    notifications: dict[str, Any] | None = None
+    if build_marts and not marts_error:
+        # a failed send (or a broken channel) never fails the monitoring run: it stays due
+        notify_state = notify_task(return_state=True)
+        if notify_state.is_failed():
+            notifications = {"error": notify_state.message or "notify failed"}
+            logger.warning(f"notifications: {notifications['error']}")
+        else:
+            notifications = notify_state.result()
+            if notifications["failed"]:
+                logger.warning(f"notifications failed, tried again next run: {notifications['failed']}")
     summary.seconds = time.perf_counter() - started
     logger.info(summary.render())
     markdown = summary_markdown(summary, start, end, alerts, task_runner, workers, coverage)
@@ -506,6 +526,7 @@ def monitor_days(
         "failed": [{"day": day.day.isoformat(), "error": day.error or ""} for day in failed],
         "alerts": alerts,
         "coverage": coverage,
+        "notifications": notifications,
         "marts_error": marts_error,
         "calibration_error": calibration_error,
         "seconds": summary.seconds,

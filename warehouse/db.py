@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from functools import lru_cache
 from importlib import resources
 
@@ -75,23 +76,55 @@ def bootstrap(info: str | None = None) -> None:
                 conn.execute(script.read_text())
             for schema in READABLE_SCHEMAS:
                 conn.execute(f"create schema if not exists {schema}")
-            _ensure_reader_role(conn)
+            _ensure_reader_role(conn, embedded=_is_embedded(info))
         finally:
             conn.execute("select pg_advisory_unlock(hashtext('salesmon.bootstrap'))")
 
 
-def _ensure_reader_role(conn: psycopg.Connection) -> None:
-    """`salesmon_reader` may only SELECT on the marts: Grafana and analysts use it."""
+class ReaderPasswordWarning(UserWarning):
+    """The read-only role has no password on a server that is not the embedded one."""
+
+
+def _ensure_reader_role(conn: psycopg.Connection, *, embedded: bool) -> None:
+    """`salesmon_reader` may only SELECT on the marts: Grafana and analysts use it.
+
+    Its password is `SALESMON_READER_PASSWORD` (set on every bootstrap, so salesmon and Grafana agree
+    when both read the same variable). The embedded server trusts 127.0.0.1, so a role without a
+    password is fine there. On any other server a role without a password is never left able to log
+    in silently: without the variable, a role that has no password yet is made NOLOGIN and a
+    ReaderPasswordWarning says why (a role given a password earlier keeps it).
+    """
+    role = psycopg.sql.Identifier(READER_ROLE)
     exists = conn.execute("select 1 from pg_roles where rolname = %s", (READER_ROLE,)).fetchone()
-    if not exists:
-        conn.execute(f"create role {READER_ROLE} login")
     password = os.environ.get("SALESMON_READER_PASSWORD")
-    if password:
-        conn.execute(
-            psycopg.sql.SQL("alter role {} password {}").format(
-                psycopg.sql.Identifier(READER_ROLE), psycopg.sql.Literal(password)
+    if password or embedded:
+        if not exists:
+            conn.execute(psycopg.sql.SQL("create role {} login").format(role))
+        if password:
+            conn.execute(
+                psycopg.sql.SQL("alter role {} login password {}").format(role, psycopg.sql.Literal(password))
             )
-        )
+    else:
+        has_password = False
+        if exists:
+            try:
+                row = conn.execute(
+                    "select rolpassword is not null from pg_authid where rolname = %s", (READER_ROLE,)
+                ).fetchone()
+                has_password = bool(row and row[0])
+            except psycopg.errors.InsufficientPrivilege:
+                has_password = False
+        else:
+            conn.execute(psycopg.sql.SQL("create role {} nologin").format(role))
+        if not has_password:
+            conn.execute(psycopg.sql.SQL("alter role {} nologin").format(role))
+            warnings.warn(
+                f"{READER_ROLE} has no password, so it cannot log in (Grafana and analysts use it): "
+                "set SALESMON_READER_PASSWORD, the same value Grafana is given, and run any salesmon "
+                "command again",
+                ReaderPasswordWarning,
+                stacklevel=2,
+            )
     database = conn.info.dbname
     conn.execute(
         psycopg.sql.SQL("grant connect on database {} to {}").format(
@@ -101,6 +134,19 @@ def _ensure_reader_role(conn: psycopg.Connection) -> None:
     conn.execute(f"grant usage on schema marts to {READER_ROLE}")
     conn.execute(f"grant select on all tables in schema marts to {READER_ROLE}")
     conn.execute(f"alter default privileges in schema marts grant select on tables to {READER_ROLE}")
+
+
+def _is_embedded(info: str) -> bool:
+    """Whether `info` names the embedded server of the current settings (trust on 127.0.0.1)."""
+    settings = get_settings()
+    params = conninfo_to_dict(info)
+    if settings.embedded:
+        return True
+    return (
+        str(params.get("host", "")) in ("127.0.0.1", "localhost")
+        and str(params.get("port", "")) == str(settings.pg_port)
+        and (settings.pgdata / "PG_VERSION").exists()
+    )
 
 
 def dbt_env(settings: Settings | None = None) -> dict[str, str]:

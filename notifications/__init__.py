@@ -1,0 +1,1 @@
+"""Notifications of the metrics mart's alerts (marts.fct_alerts), without Grafana."""
