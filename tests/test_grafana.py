@@ -221,6 +221,22 @@ SERVICE_KEYS = {
 }
 
 
+def test_compose_file_passes_the_compose_specification_schema() -> None:
+    """compose-pydantic's models are generated from the compose-spec JSON schema (unknown keys are
+    refused): the file validates, and a misspelt key does not."""
+    from compose_pydantic.models import ComposeSpecification
+    from pydantic import ValidationError
+
+    compose = _compose()
+    assert set(ComposeSpecification.model_validate(compose).services) == set(compose["services"])
+    misspelt = {
+        **compose,
+        "services": {**compose["services"], "grafana": {**compose["services"]["grafana"], "healthchek": {}}},
+    }
+    with pytest.raises(ValidationError, match="healthchek"):
+        ComposeSpecification.model_validate(misspelt)
+
+
 def test_compose_file_structure() -> None:
     """A structural check of the parts of the compose specification the file uses (no schema file
     is vendored): known keys, pinned images, health checks, named volumes declared, dependencies on
