@@ -8,8 +8,11 @@ kinds of calibration day where nothing is known to have changed:
 - **leave one out**: each of the 28 validation days against the other validation days of its weekday
   (3 days instead of the monitored days' 4). These are out of sample, so they alone calibrate the
   error metrics (`rmsle_ratio`, `segment_rmsle_ratio`: a segment's own day-to-day history);
-- **backcast**: the `BACKCAST_DAYS` days before the validation window, scored in memory by the model
-  and compared with its same-weekday reference exactly as a monitored day is. They show how far the
+- **backcast**: every other week of the `BACKCAST_DAYS` days before the validation window (4 days of
+  each weekday, 1 to 49 days before it), scored in memory by the model and compared with its
+  same-weekday reference exactly as a monitored day is. Every other week halves the cost (measured:
+  calibration added 29 % to train + a 90-day monitor at 54 stores with all 8 weeks) and keeps the
+  span of distances from the reference. They show how far the
   drift and data-quality metrics wander over weeks with no incident, at the same distances from the
   reference as the monitored days (in sample for the model, which the drift of its inputs and of its
   prediction does not care about; their errors are not used).
@@ -128,13 +131,17 @@ def weekday_days(
         left_out = Reference(model_version, weekday, others, f"leave-one-out:{day.isoformat()}")
         yield LEAVE_ONE_OUT, SliceContext(day, model_version, config, current, left_out)
     validation_start = _validation_start(conn, model_version)
-    first = validation_start - timedelta(days=backcast_days)
-    days = [first + timedelta(days=offset) for offset in range(backcast_days)]
-    backcast = _backcast_slices(
-        conn, model_version, [day for day in days if day.isoweekday() == weekday], config
-    )
+    days = [day for day in backcast_dates(validation_start, backcast_days) if day.isoweekday() == weekday]
+    backcast = _backcast_slices(conn, model_version, days, config)
     for day, current in backcast.groupby("sales_date", sort=True):
         yield BACKCAST, SliceContext(day, model_version, config, current.reset_index(drop=True), reference)
+
+
+def backcast_dates(validation_start: date, backcast_days: int = BACKCAST_DAYS) -> list[date]:
+    """The backcast days: every other week of the `backcast_days` before the validation window,
+    starting with the week right before it."""
+    before = (validation_start - timedelta(days=distance) for distance in range(1, backcast_days + 1))
+    return sorted(day for day in before if ((validation_start - day).days - 1) // 7 % 2 == 0)
 
 
 def _validation_start(conn: psycopg.Connection, model_version: str) -> date:

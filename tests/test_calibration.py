@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.calibration import LEAVE_ONE_OUT, MIN_SAMPLES, fit_bounds
+from monitoring.calibration import LEAVE_ONE_OUT, MIN_SAMPLES, backcast_dates, fit_bounds
 
 MONDAY = date(2017, 3, 6)
 
@@ -77,3 +77,12 @@ def test_a_metric_seen_on_too_few_days_gets_no_bounds() -> None:
     bounds = fit_bounds(pd.concat([few, enough]))
     assert set(bounds["metric_name"]) == {"missing_values_share"}
     assert (bounds["center"] == 0).all() and (bounds["scale"] == 0).all()
+
+
+def test_backcast_is_every_other_week_before_the_validation_window() -> None:
+    validation_start = date(2017, 4, 20)
+    days = backcast_dates(validation_start, 56)
+    assert len(days) == 28 and days[-1] == date(2017, 4, 19)
+    distances = sorted((validation_start - day).days for day in days)
+    assert distances == [*range(1, 8), *range(15, 22), *range(29, 36), *range(43, 50)]
+    assert sorted(day.isoweekday() for day in days) == sorted(list(range(1, 8)) * 4)

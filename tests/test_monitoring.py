@@ -405,7 +405,7 @@ def test_calibration_learns_once_per_model_version(monitored_db: str) -> None:
     summary = calibrate(version, force=True)
     assert not summary.skipped and summary.bound_count == before
     assert summary.leave_one_out_days == (valid_end - valid_start).days + 1 == 28
-    assert summary.backcast_days == BACKCAST_DAYS
+    assert summary.backcast_days == BACKCAST_DAYS // 2  # every other week
     assert calibrate(version).skipped  # stored for this model version and configuration
     with psycopg.connect(monitored_db) as conn:
         kinds = dict(
@@ -434,15 +434,15 @@ def test_calibration_learns_once_per_model_version(monitored_db: str) -> None:
             "select count(distinct (segment_type, segment_value)) from monitoring.metric_bounds"
             " where metric_name = 'segment_rmsle_ratio'"
         ).fetchone()[0]
-    assert kinds == {LEAVE_ONE_OUT: 28, BACKCAST: BACKCAST_DAYS}
+    assert kinds == {LEAVE_ONE_OUT: 28, BACKCAST: BACKCAST_DAYS // 2}
     assert (first_backcast, last_backcast) == (
-        valid_start - timedelta(days=BACKCAST_DAYS),
+        valid_start - timedelta(days=BACKCAST_DAYS - 7),
         valid_start - timedelta(1),
     )
     assert error_kinds == [(LEAVE_ONE_OUT,)]  # errors only out of sample
     by_metric = {metric: (weekdays, samples, scale) for metric, weekdays, samples, scale in bounds}
     assert by_metric["rmsle_ratio"][:2] == (7, 28)
-    assert by_metric["prediction_drift_score"][:2] == (7, 28 + BACKCAST_DAYS)
+    assert by_metric["prediction_drift_score"][:2] == (7, 28 + BACKCAST_DAYS // 2)
     assert by_metric["prediction_drift_score"][2] > 0
     assert by_metric["row_count_ratio"][2] == 0  # every calibration day has every store and family
     assert segments >= 33  # every family, and the store types, clusters and cities of 4 stores
@@ -471,7 +471,7 @@ def test_the_flow_calibrates_a_new_version_in_weekday_tasks(monitored_db: str, p
         runs = conn.execute(
             "select leave_one_out_days, backcast_days from monitoring.calibration_runs"
         ).fetchall()
-    assert runs == [(28, 56)]
+    assert runs == [(28, 28)]
     assert len(in_tasks) == len(serial) > 7 * 30
     for flow_row, serial_row in zip(in_tasks, serial, strict=True):
         assert flow_row[:5] == serial_row[:5] and flow_row[7] == serial_row[7]
