@@ -51,16 +51,6 @@ SCENARIOS = tuple(CAUSES)
 MONITOR_FROM = date(2017, 5, 18)
 LAST_DAY = date(2017, 8, 15)
 START = date(2016, 9, 1)
-RAW_TABLES = (
-    "train",
-    "test",
-    "transactions",
-    "oil",
-    "holidays_events",
-    "stores",
-    "rejected_rows",
-    "load_log",
-)
 MARTS_SELECTION = ["--select", "source:monitoring", "path:models/marts/monitoring", "path:seeds"]
 
 
@@ -133,7 +123,7 @@ def run_case(stores: int, seed: int, scenarios: tuple[str, ...], workdir: Path, 
     from monitoring.engine import backfill
     from warehouse.dbt import run_dbt
     from warehouse.generator import generate
-    from warehouse.loader import load_folder
+    from warehouse.loader import empty_raw_tables, load_folder
 
     case = Case(stores=stores, seed=seed, change=change_date(stores, seed))
     _say(f"\n== {stores} stores, seed {seed}, change on {case.change} ==")
@@ -187,7 +177,7 @@ def run_case(stores: int, seed: int, scenarios: tuple[str, ...], workdir: Path, 
                 change_date=case.change,
             )
             with psycopg.connect(info) as conn:
-                conn.execute("truncate " + ", ".join(f"raw.{table}" for table in RAW_TABLES))
+                empty_raw_tables(conn)
             load_folder(folder)
             run_dbt(["run", "--select", "fct_sales_features", "--full-refresh", *dbt_paths], quiet=True)
             score(*days, version)

@@ -54,16 +54,6 @@ MARTS_SELECTION = [
     "path:seeds/monitoring_thresholds.csv",
     "path:tests/marts/monitoring",
 ]
-RAW_TABLES = (
-    "train",
-    "test",
-    "transactions",
-    "oil",
-    "holidays_events",
-    "stores",
-    "rejected_rows",
-    "load_log",
-)
 
 
 def _label(model_version: str, scenario: str) -> str:
@@ -93,7 +83,7 @@ def scenario_runs(
     from models_ml.train import train
     from monitoring.engine import backfill
     from warehouse.generator import generate
-    from warehouse.loader import load_folder
+    from warehouse.loader import empty_raw_tables, load_folder
 
     root = tmp_path_factory.mktemp("scenario-data")
     model_version = ""
@@ -114,7 +104,7 @@ def scenario_runs(
         )
         if number:
             with psycopg.connect(module_database) as conn:
-                conn.execute("truncate " + ", ".join(f"raw.{table}" for table in RAW_TABLES))
+                empty_raw_tables(conn)
         load_folder(Path(data_dir))
         # the first run builds staging and intermediate views too; later ones only the features table
         selected = "fct_sales_features" if number else "+fct_sales_features"

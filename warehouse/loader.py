@@ -244,6 +244,15 @@ def load_folder(data_dir: Path, *, progress: Callable[[str], None] | None = None
 # --- checks before loading ---------------------------------------------------------------------
 
 
+def empty_raw_tables(conn: psycopg.Connection) -> None:
+    """Empty every raw table (the loaded files, their rejected lines and the load log): tests and
+    benchmarks load another data set into the same warehouse this way."""
+    tables = [*(spec.table for spec in FILE_SPECS), "rejected_rows", "load_log"]
+    conn.execute(
+        sql.SQL("truncate {}").format(sql.SQL(", ").join(sql.Identifier("raw", table) for table in tables))
+    )
+
+
 def _check_folder(data_dir: Path) -> list[tuple[FileSpec, Path]]:
     """The files to load, in order; raises LoadError naming every missing file and wrong header."""
     if not data_dir.is_dir():
