@@ -90,23 +90,50 @@ def start_run(
     flow_run_id: str | None,
 ) -> uuid.UUID:
     """Record the start of a slice's computation (committed at once, so a crash leaves 'running')."""
-    run_id = uuid.uuid4()
     with conn.transaction():
-        conn.execute(
-            "insert into monitoring.runs (run_id, flow_run_id, slice_date, model_version, config_hash,"
-            " reference_hash, slice_signature, evidently_version, status, started_at)"
-            " values (%s, %s, %s, %s, %s, %s, %s, %s, 'running', clock_timestamp())",
-            (
-                run_id,
-                flow_run_id,
-                day,
-                model_version,
-                key.config_hash,
-                key.reference_hash,
-                key.slice_signature,
-                evidently_version,
-            ),
+        return _insert_run(
+            conn,
+            day=day,
+            model_version=model_version,
+            key=key,
+            evidently_version=evidently_version,
+            flow_run_id=flow_run_id,
+            status="running",
         )
+
+
+def _insert_run(
+    conn: psycopg.Connection,
+    *,
+    day: date,
+    model_version: str,
+    key: RunKey,
+    evidently_version: str,
+    flow_run_id: str | None,
+    status: str,
+    error: str | None = None,
+) -> uuid.UUID:
+    """Insert one monitoring.runs row: 'running' (started now), or a finished 'failed' one."""
+    run_id = uuid.uuid4()
+    conn.execute(
+        "insert into monitoring.runs (run_id, flow_run_id, slice_date, model_version, config_hash,"
+        " reference_hash, slice_signature, evidently_version, status, error, started_at, finished_at)"
+        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp(),"
+        " case when %s::text = 'running' then null else clock_timestamp() end)",
+        (
+            run_id,
+            flow_run_id,
+            day,
+            model_version,
+            key.config_hash,
+            key.reference_hash,
+            key.slice_signature,
+            evidently_version,
+            status,
+            error,
+            status,
+        ),
+    )
     return run_id
 
 
@@ -250,21 +277,15 @@ def record_failed_day(
         ).fetchone()
         if recorded:
             return "recorded"
-        conn.execute(
-            "insert into monitoring.runs (run_id, flow_run_id, slice_date, model_version, config_hash,"
-            " reference_hash, slice_signature, evidently_version, status, error, started_at, finished_at)"
-            " values (%s, %s, %s, %s, %s, %s, %s, %s, 'failed', %s, clock_timestamp(), clock_timestamp())",
-            (
-                uuid.uuid4(),
-                flow_run_id,
-                day,
-                model_version,
-                key.config_hash,
-                key.reference_hash,
-                key.slice_signature,
-                evidently_version,
-                error[:4000],
-            ),
+        _insert_run(
+            conn,
+            day=day,
+            model_version=model_version,
+            key=key,
+            evidently_version=evidently_version,
+            flow_run_id=flow_run_id,
+            status="failed",
+            error=error[:4000],
         )
     return "inserted"
 
