@@ -410,6 +410,41 @@ def notify_alerts() -> None:
         raise typer.Exit(1)
 
 
+@app.command("serve")
+def serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    check_every: Annotated[
+        float, typer.Option(help="Seconds between checks for a new champion in ml.model_registry.")
+    ] = 5.0,
+    preload_days: Annotated[
+        int, typer.Option(help="Days with sales kept in memory at start, besides every later day.")
+    ] = 28,
+) -> None:
+    """The online prediction service: POST /predict, GET /health, GET /metrics, docs at /docs.
+
+    Serves the champion of ml.model_registry (a new champion is picked up without a restart) with
+    the features of marts.fct_sales_features. Every request is logged to ml.prediction_log by a
+    background writer; what the database cannot take is kept in $SALESMON_HOME/service/spill and
+    replayed when it answers again. Ctrl-C (or SIGTERM) stops it after flushing the log.
+    """
+    import uvicorn
+
+    from models_ml.service.app import ServiceConfig, create_app
+    from warehouse.db import conninfo, ensure_bootstrapped
+    from warehouse.settings import get_settings
+
+    ensure_bootstrapped()
+    config = ServiceConfig(
+        conninfo=conninfo(),
+        spill_dir=get_settings().home / "service" / "spill",
+        check_every=check_every,
+        preload_days=preload_days,
+    )
+    _echo(f"prediction service on http://{host}:{port} (docs at /docs); Ctrl-C to stop")
+    uvicorn.run(create_app(config), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+
+
 @app.command("ui")
 def ui(
     port: Annotated[int, typer.Option(help="Port of the Evidently UI.")] = 8000,

@@ -1,0 +1,157 @@
+"""What the service keeps in memory: the champion model and the feature rows it looks requests up in.
+
+Both are read from the warehouse and refreshed in the background, so a request never waits for the
+database and the service keeps answering while the database is down:
+- `ModelHolder` loads the champion of `ml.model_registry` at start and checks every few seconds
+  whether another version became the champion; it then loads that one and swaps it in.
+- `FeatureCache` holds whole days of the features mart (`marts.fct_sales_features`, read with the
+  same query batch scoring uses, so online and batch see identical inputs). It is filled at start
+  with the days the service is likely to be asked for (the future days of the forecast requests and
+  the last weeks), reads a day it doesn't hold when first asked, and reloads a day older than its
+  time to live when the database answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg
+from sklearn.pipeline import Pipeline
+
+from models_ml.features import FEATURES_SCHEMA, FEATURES_TABLE, read_features, table_exists
+from models_ml.registry import load_model
+
+Connect = Callable[[], psycopg.Connection]
+log = logging.getLogger("salesmon.service")
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The warehouse is needed for this request (a day not in memory) and does not answer."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version: str
+    pipeline: Pipeline
+    features: list[str]
+
+    def predict(self, rows: pd.DataFrame) -> np.ndarray:
+        """Predictions clipped at zero, exactly as batch scoring writes them."""
+        return np.clip(np.asarray(self.pipeline.predict(rows[self.features]), dtype=np.float64), 0, None)
+
+
+class ModelHolder:
+    """The champion model, swapped for a new champion without a restart."""
+
+    def __init__(self, connect: Connect, *, check_every: float = 5.0) -> None:
+        self._connect = connect
+        self.check_every = check_every
+        self.current: LoadedModel | None = None
+        self.last_error: str | None = None
+
+    def load(self) -> bool:
+        """Load the champion if it is not the one in memory; True when a model is loaded afterwards."""
+        try:
+            with self._connect() as conn:
+                row = conn.execute("select model_version from ml.model_registry where is_champion").fetchone()
+                if row is None:
+                    self.last_error = "no champion in ml.model_registry: run `salesmon train` first"
+                    return self.current is not None
+                if self.current is None or self.current.version != row[0]:
+                    version, pipeline, features = load_model(row[0], conn=conn)
+                    previous = self.current.version if self.current else None
+                    self.current = LoadedModel(version, pipeline, features)
+                    log.info("champion %s loaded (was %s)", version, previous)
+        except (psycopg.Error, OSError) as exc:
+            self.last_error = f"cannot read the model registry: {exc.__class__.__name__}"
+            return self.current is not None
+        self.last_error = None
+        return True
+
+
+@dataclass(frozen=True)
+class DayRows:
+    """One day of feature rows and where each (store_nbr, family) is among them."""
+
+    frame: pd.DataFrame
+    positions: dict[tuple[int, str], int]
+
+
+class FeatureCache:
+    """Whole days of feature rows, indexed by (store_nbr, family)."""
+
+    def __init__(self, connect: Connect, *, max_days: int = 400, time_to_live: float = 300.0) -> None:
+        self._connect = connect
+        self.max_days = max_days
+        self.time_to_live = time_to_live
+        self._days: OrderedDict[date, tuple[float, DayRows]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.stores: set[int] = set()
+        self.families: set[str] = set()
+        self.first_day: date | None = None
+        self.last_day: date | None = None
+
+    def preload(self, recent_days: int = 28) -> int:
+        """Read the range of the mart and its last `recent_days` days with sales plus every later day."""
+        with self._connect() as conn:
+            if not table_exists(conn):
+                return 0
+            first, last, last_actual = conn.execute(
+                f"select min(sales_date), max(sales_date), max(sales_date) filter (where sales is not null)"
+                f" from {FEATURES_SCHEMA}.{FEATURES_TABLE}"
+            ).fetchone()
+            self.first_day, self.last_day = first, last
+            if last is None:
+                return 0
+            start = max(first, (last_actual or last) - timedelta(days=recent_days - 1))
+            frame = read_features(conn, start, last)
+        loaded = time.monotonic()
+        for day, rows in frame.groupby("sales_date", sort=True):
+            self._keep(pd.Timestamp(day).date(), rows, loaded)
+        return len(frame)
+
+    def day(self, day: date) -> DayRows | None:
+        """The day's rows (None when the mart has none), from memory or, when absent or old, the mart."""
+        with self._lock:
+            held = self._days.get(day)
+            if held is not None:
+                self._days.move_to_end(day)
+        if held is not None and time.monotonic() - held[0] < self.time_to_live:
+            return held[1]
+        try:
+            with self._connect() as conn:
+                frame = read_features(conn, day, day)
+        except (psycopg.Error, OSError) as exc:
+            if held is not None:
+                return held[1]  # stale is better than nothing while the database is down
+            raise DatabaseUnavailable(
+                f"the features of {day} are not in memory and the database does not answer"
+            ) from exc
+        if frame.empty:
+            return None
+        return self._keep(day, frame, time.monotonic())
+
+    def _keep(self, day: date, rows: pd.DataFrame, loaded: float) -> DayRows:
+        rows = rows.reset_index(drop=True)
+        keys = zip(rows["store_nbr"].astype(int), rows["family"].astype(str), strict=True)
+        held = DayRows(rows, {key: position for position, key in enumerate(keys)})
+        with self._lock:
+            self._days[day] = (loaded, held)
+            self._days.move_to_end(day)
+            while len(self._days) > self.max_days:
+                self._days.popitem(last=False)
+            self.stores.update(int(store) for store in rows["store_nbr"].unique())
+            self.families.update(str(family) for family in rows["family"].unique())
+            if self.first_day is None or day < self.first_day:
+                self.first_day = day
+            if self.last_day is None or day > self.last_day:
+                self.last_day = day
+        return held
