@@ -14,10 +14,12 @@ database and the service keeps answering while the database is down:
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -83,6 +85,67 @@ class DayRows:
 
     frame: pd.DataFrame
     positions: dict[tuple[int, str], int]
+
+
+class BatchingPredictor:
+    """One model call for every request waiting: requests queue their rows, one thread predicts.
+
+    While the model predicts one batch, the next requests queue up; the thread then takes all of
+    them at once (up to `max_rows`). A lone request waits for nobody; under load, a model call's
+    fixed cost (input checks, the column transformer, a pass over the trees) is paid once per batch
+    instead of once per request. Each answer carries the version that computed it.
+    """
+
+    def __init__(self, holder: ModelHolder, *, max_rows: int = 4_096) -> None:
+        self._holder = holder
+        self.max_rows = max_rows
+        self._jobs: queue.Queue[tuple[pd.DataFrame, Future] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="predictor", daemon=True)
+        self._thread.start()
+
+    def predict(self, rows: pd.DataFrame) -> tuple[str, np.ndarray]:
+        """The model version and its predictions for `rows` (blocks until computed)."""
+        future: Future = Future()
+        self._jobs.put((rows, future))
+        return future.result()
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            jobs, size = [job], len(job[0])
+            while size < self.max_rows:
+                try:
+                    more = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._jobs.put(None)
+                    break
+                jobs.append(more)
+                size += len(more[0])
+            self._predict(jobs)
+
+    def _predict(self, jobs: list[tuple[pd.DataFrame, Future]]) -> None:
+        model = self._holder.current
+        try:
+            if model is None:
+                raise RuntimeError("no model is loaded")
+            frame = jobs[0][0] if len(jobs) == 1 else pd.concat([rows for rows, _ in jobs], ignore_index=True)
+            predictions = model.predict(frame)
+        except Exception as exc:  # every waiting request gets the error, the thread goes on
+            for _, future in jobs:
+                future.set_exception(exc)
+            return
+        start = 0
+        for rows, future in jobs:
+            future.set_result((model.version, predictions[start : start + len(rows)]))
+            start += len(rows)
 
 
 class FeatureCache:
