@@ -14,6 +14,7 @@ alerts as (
         graded.alert_id,
         graded.slice_date,
         graded.model_version,
+        graded.source,
         graded.alert_scope,
         graded.metric_name,
         graded.column_name,

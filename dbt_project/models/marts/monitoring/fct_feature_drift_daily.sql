@@ -12,6 +12,7 @@ column_metrics as (
     select
         slice_date,
         model_version,
+        source,
         column_name,
         metric_name,
         stattest,
@@ -26,6 +27,7 @@ pivoted as (
     select
         slice_date,
         model_version,
+        source,
         column_name,
         max(case when metric_name = 'column_drift_score' then metric_value end) as drift_score,
         max(case when metric_name = 'column_drift_score' then stattest end) as stattest,
@@ -34,7 +36,7 @@ pivoted as (
         max(cast(run_id as text)) as run_id,
         max(computed_at) as computed_at
     from column_metrics
-    group by slice_date, model_version, column_name
+    group by slice_date, model_version, source, column_name
 ),
 
 -- the drift score against the column's learned bounds (int_metric_values_graded)
@@ -42,6 +44,7 @@ drift_tests as (
     select
         slice_date,
         model_version,
+        source,
         column_name,
         threshold,
         expected_high,
@@ -54,6 +57,7 @@ final as (
     select
         pivoted.slice_date,
         pivoted.model_version,
+        pivoted.source,
         pivoted.column_name,
         pivoted.drift_score,
         pivoted.stattest,
@@ -72,6 +76,7 @@ final as (
         on
             pivoted.slice_date = drift_tests.slice_date
             and pivoted.model_version = drift_tests.model_version
+            and pivoted.source = drift_tests.source
             and pivoted.column_name = drift_tests.column_name
 )
 

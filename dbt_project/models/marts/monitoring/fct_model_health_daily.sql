@@ -21,16 +21,18 @@ slices as (
     select
         slice_date,
         model_version,
+        source,
         max(cast(run_id as text)) as run_id,
         max(computed_at) as computed_at
     from metric_values
-    group by slice_date, model_version
+    group by slice_date, model_version, source
 ),
 
 model_metrics as (
     select
         slice_date,
         model_version,
+        source,
         metric_name,
         stattest,
         {{ nan_to_null('value') }} as metric_value
@@ -42,6 +44,7 @@ pivoted as (
     select
         slice_date,
         model_version,
+        source,
         max(case when metric_name = 'row_count' then metric_value end) as row_count,
         max(case when metric_name = 'expected_row_count' then metric_value end) as expected_row_count,
         max(case when metric_name = 'row_count_ratio' then metric_value end) as row_count_ratio,
@@ -64,7 +67,7 @@ pivoted as (
         max(case when metric_name = 'rmsle_ratio' then metric_value end) as rmsle_ratio,
         max(case when metric_name = 'mean_log_error' then metric_value end) as mean_log_error
     from model_metrics
-    group by slice_date, model_version
+    group by slice_date, model_version, source
 ),
 
 -- the prediction's drift and the columns' drift against their learned bounds
@@ -72,6 +75,7 @@ drift_verdicts as (
     select
         slice_date,
         model_version,
+        source,
         max(case when metric_name = 'prediction_drift_score' then threshold end) as prediction_drift_threshold,
         bool_or(
             case when metric_name = 'prediction_drift_score' then severity is not null end
@@ -80,34 +84,37 @@ drift_verdicts as (
             as drifted_columns_count,
         count(case when metric_name = 'column_drift_score' then 1 end) as tested_columns_count
     from graded
-    group by slice_date, model_version
+    group by slice_date, model_version, source
 ),
 
 degraded_segments as (
     select
         slice_date,
         model_version,
+        source,
         count(*) as degraded_segments_count
     from segment_performance
     where degraded
-    group by slice_date, model_version
+    group by slice_date, model_version, source
 ),
 
 alert_counts as (
     select
         slice_date,
         model_version,
+        source,
         count(*) as alerts_count,
         count(case when alert_scope = 'model' then 1 end) as model_alerts_count,
         count(case when severity = 'critical' then 1 end) as critical_alerts_count
     from alerts
-    group by slice_date, model_version
+    group by slice_date, model_version, source
 ),
 
 final as (
     select
         slices.slice_date,
         slices.model_version,
+        slices.source,
         cast(pivoted.row_count as integer) as row_count,
         cast(pivoted.expected_row_count as integer) as expected_row_count,
         pivoted.row_count_ratio,
@@ -144,18 +151,22 @@ final as (
         on
             slices.slice_date = pivoted.slice_date
             and slices.model_version = pivoted.model_version
+            and slices.source = pivoted.source
     left join drift_verdicts
         on
             slices.slice_date = drift_verdicts.slice_date
             and slices.model_version = drift_verdicts.model_version
+            and slices.source = drift_verdicts.source
     left join degraded_segments
         on
             slices.slice_date = degraded_segments.slice_date
             and slices.model_version = degraded_segments.model_version
+            and slices.source = degraded_segments.source
     left join alert_counts
         on
             slices.slice_date = alert_counts.slice_date
             and slices.model_version = alert_counts.model_version
+            and slices.source = alert_counts.source
 )
 
 select * from final

@@ -4,12 +4,15 @@ predictions as (
     select * from {{ source('ml', 'predictions') }}
 ),
 
+-- coverage of the batch predictions (the request log has no "expected" days to cover)
 runs as (
     select * from {{ source('monitoring', 'runs') }}
+    where source = 'batch'
 ),
 
 metric_values as (
     select * from {{ source('monitoring', 'metric_values') }}
+    where source = 'batch'
 ),
 
 -- the days a model version has predictions for: the days there is something to monitor

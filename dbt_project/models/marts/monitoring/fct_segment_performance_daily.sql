@@ -12,6 +12,7 @@ segment_metrics as (
     select
         slice_date,
         model_version,
+        source,
         segment_type,
         segment_value,
         metric_name,
@@ -26,6 +27,7 @@ pivoted as (
     select
         slice_date,
         model_version,
+        source,
         segment_type,
         segment_value,
         cast(max(case when metric_name = 'segment_row_count' then metric_value end) as integer) as row_count,
@@ -38,7 +40,7 @@ pivoted as (
         max(cast(run_id as text)) as run_id,
         max(computed_at) as computed_at
     from segment_metrics
-    group by slice_date, model_version, segment_type, segment_value
+    group by slice_date, model_version, source, segment_type, segment_value
 ),
 
 -- the ratio tested against the segment's own day-to-day history (int_metric_values_graded)
@@ -46,6 +48,7 @@ ratio_tests as (
     select
         slice_date,
         model_version,
+        source,
         segment_type,
         segment_value,
         expected_high,
@@ -60,6 +63,7 @@ final as (
     select
         pivoted.slice_date,
         pivoted.model_version,
+        pivoted.source,
         pivoted.segment_type,
         pivoted.segment_value,
         pivoted.row_count,
@@ -80,6 +84,7 @@ final as (
         on
             pivoted.slice_date = ratio_tests.slice_date
             and pivoted.model_version = ratio_tests.model_version
+            and pivoted.source = ratio_tests.source
             and pivoted.segment_type = ratio_tests.segment_type
             and pivoted.segment_value = ratio_tests.segment_value
 )

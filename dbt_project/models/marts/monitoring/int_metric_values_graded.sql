@@ -37,6 +37,7 @@ segment_shares as (
     select
         slice_date,
         model_version,
+        source,
         segment_type,
         segment_value,
         {{ nan_to_null('value') }} as sales_share
@@ -50,6 +51,7 @@ engine_values as (
     select
         metric_values.slice_date,
         metric_values.model_version,
+        metric_values.source,
         metric_values.metric_name,
         metric_values.column_name,
         metric_values.segment_type,
@@ -63,6 +65,7 @@ engine_values as (
         on
             metric_values.slice_date = segment_shares.slice_date
             and metric_values.model_version = segment_shares.model_version
+            and metric_values.source = segment_shares.source
             and metric_values.segment_type = segment_shares.segment_type
             and metric_values.segment_value = segment_shares.segment_value
 ),
@@ -145,9 +148,9 @@ tested as (
             when bad_z >= 0 then 0.5 * {{ erfc('erfc_x', 'erfc_t') }}
             else 1 - 0.5 * {{ erfc('erfc_x', 'erfc_t') }}
         end as p_value,
-        count(*) over (partition by slice_date, model_version, metric_name) as tests_count,
+        count(*) over (partition by slice_date, model_version, source, metric_name) as tests_count,
         row_number() over (
-            partition by slice_date, model_version, metric_name
+            partition by slice_date, model_version, source, metric_name
             order by bad_z desc, column_name asc, segment_type asc, segment_value asc
         ) as p_rank
     from erfc_arguments
@@ -160,7 +163,7 @@ adjusted as (
         least(
             1.0,
             min(p_value * tests_count / p_rank) over (
-                partition by slice_date, model_version, metric_name
+                partition by slice_date, model_version, source, metric_name
                 order by p_rank desc
                 rows between unbounded preceding and current row
             )
@@ -198,7 +201,7 @@ persisted as (
         lag(slice_date) over keyed as previous_date
     from judged
     window keyed as (
-        partition by model_version, metric_name, column_name, segment_type, segment_value
+        partition by model_version, source, metric_name, column_name, segment_type, segment_value
         order by slice_date
     )
 ),
@@ -217,6 +220,7 @@ final as (
     select
         slice_date,
         model_version,
+        source,
         metric_name,
         column_name,
         segment_type,
@@ -249,7 +253,9 @@ final as (
                 metric_name,
                 column_name,
                 segment_type,
-                segment_value
+                segment_value,
+                -- null for batch (concat_ws skips it): batch alert ids are what they always were
+                nullif(source, 'batch')
             )
         ) as alert_id
     from graded

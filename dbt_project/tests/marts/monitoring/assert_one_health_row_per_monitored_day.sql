@@ -18,12 +18,14 @@ metric_values as (
 monitored_days as (
     select distinct
         runs.slice_date,
-        runs.model_version
+        runs.model_version,
+        runs.source
     from runs
     inner join metric_values
         on
             runs.slice_date = metric_values.slice_date
             and runs.model_version = metric_values.model_version
+            and runs.source = metric_values.source
     where runs.status = 'success'
 ),
 
@@ -34,6 +36,7 @@ missing_days as (
         on
             monitored_days.slice_date = model_health.slice_date
             and monitored_days.model_version = model_health.model_version
+            and monitored_days.source = model_health.source
     where model_health.slice_date is null
 )
 
