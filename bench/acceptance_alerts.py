@@ -120,7 +120,7 @@ def run_case(stores: int, seed: int, scenarios: tuple[str, ...], workdir: Path, 
     from models_ml.score import score
     from models_ml.train import train
     from monitoring.calibration import calibrate
-    from monitoring.engine import backfill
+    from orchestration.flows import monitor_days
     from warehouse.dbt import run_dbt
     from warehouse.generator import generate
     from warehouse.loader import empty_raw_tables, load_folder
@@ -142,13 +142,14 @@ def run_case(stores: int, seed: int, scenarios: tuple[str, ...], workdir: Path, 
         case.model_version = version = trained.champion_version
         _timed(case, "calibrate", lambda: calibrate(version))
         _timed(case, "score", lambda: score(MONITOR_FROM, LAST_DAY, version))
-        summary = _timed(
+        quiet_run = {"workspace": False, "build_marts": False}
+        result = _timed(
             case,
             "monitor",
-            lambda: backfill(MONITOR_FROM, LAST_DAY, version, workers=workers, workspace=False),
+            lambda: monitor_days(MONITOR_FROM, LAST_DAY, version, workers=workers, **quiet_run),
         )
-        if summary.days("failed"):
-            raise RuntimeError(f"monitoring failed: {summary.days('failed')[0]}")
+        if result["failed"]:
+            raise RuntimeError(f"monitoring failed: {result['failed'][0]}")
         run_dbt(["build", *MARTS_SELECTION, *dbt_paths], quiet=True)
         with psycopg.connect(info) as conn:
             case.quiet_alerts = conn.execute(
@@ -181,7 +182,7 @@ def run_case(stores: int, seed: int, scenarios: tuple[str, ...], workdir: Path, 
             load_folder(folder)
             run_dbt(["run", "--select", "fct_sales_features", "--full-refresh", *dbt_paths], quiet=True)
             score(*days, version)
-            backfill(*days, version, workers=1, workspace=False)
+            monitor_days(*days, version, workers=1, **quiet_run)
             with psycopg.connect(info) as conn:
                 keep_results_as(conn, version, f"{version}@{scenario}")
         run_dbt(["build", *MARTS_SELECTION, *dbt_paths], quiet=True)

@@ -80,6 +80,20 @@ def finished_days(conn: psycopg.Connection, model_version: str, start: date, end
     return {day: RunKey(config, reference, signature or "") for day, config, reference, signature in rows}
 
 
+def succeeded_days(
+    conn: psycopg.Connection, model_version: str, days: Sequence[date], flow_run_id: str | None
+) -> set[date]:
+    """The days among `days` that a flow run stored (a successful run of that flow run)."""
+    if not flow_run_id:
+        return set()
+    rows = conn.execute(
+        "select distinct slice_date from monitoring.runs where model_version = %s and slice_date = any(%s)"
+        " and flow_run_id = %s and status = 'success'",
+        (model_version, list(days), flow_run_id),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
 def start_run(
     conn: psycopg.Connection,
     *,

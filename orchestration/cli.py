@@ -316,7 +316,10 @@ def monitor(
         str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
     ] = None,
     workers: Annotated[
-        int, typer.Option(help="Parallel workers: slice processes (threads with --task-runner thread).")
+        int,
+        typer.Option(
+            help="Parallel workers: processes (Dask workers of a local cluster; threads with thread)."
+        ),
     ] = 2,
     force: Annotated[bool, typer.Option("--force", help="Recompute days already computed.")] = False,
     html: Annotated[
@@ -326,10 +329,17 @@ def monitor(
         str,
         typer.Option(
             "--task-runner",
-            help="hybrid (Prefect tasks on threads, slices on processes), process, thread or dask"
-            " (needs prefect-dask).",
+            help="process (a pool of processes on this machine), dask (a local Dask cluster, or the"
+            " scheduler at --dask-address) or thread.",
         ),
-    ] = "hybrid",
+    ] = "process",
+    dask_address: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-address",
+            help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (with --task-runner dask).",
+        ),
+    ] = None,
     workspace: Annotated[
         bool,
         typer.Option(
@@ -338,7 +348,7 @@ def monitor(
         ),
     ] = True,
 ) -> None:
-    """Monitor a range of days (a Prefect flow, one task per day), then build the metrics mart."""
+    """Monitor a range of days (a Prefect flow, one task per chunk of days), then build the metrics mart."""
     import os
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -351,6 +361,8 @@ def monitor(
 
     if task_runner not in TASK_RUNNERS:
         _fail(f"--task-runner must be one of {', '.join(TASK_RUNNERS)}, got {task_runner!r}")
+    if dask_address and task_runner != "dask":
+        _fail("--dask-address needs --task-runner dask")
     try:
         result = monitor_days(
             first,
@@ -361,6 +373,7 @@ def monitor(
             task_runner=task_runner,
             html_dir=str(html) if html else None,
             workspace=workspace,
+            dask_address=dask_address,
         )
     except MonitoringFailed as exc:  # the other days are stored and the marts built: say what failed
         _echo_monitoring(exc.result)
@@ -380,6 +393,13 @@ def _echo_monitoring(result: dict) -> None:
         f" skipped (already done), {len(result['no_data'])} without predictions, {len(failed)} failed"
         f" in {result['seconds']:.1f} s"
     )
+    timings = result.get("timings") or {}
+    if timings:
+        names = {"plan": "plan", "compute": "computing the days", "marts": "dbt build of the marts"}
+        _echo(
+            "time: "
+            + ", ".join(f"{names.get(name, name)} {seconds:.1f} s" for name, seconds in timings.items())
+        )
     if result.get("coverage") is not None:
         coverage = render_coverage(result["coverage"])
         _echo(f"coverage of the range (marts.fct_monitoring_coverage_daily): {coverage}")

@@ -343,11 +343,13 @@ def test_exposures_are_the_dashboards_that_exist_with_the_models_they_read() -> 
 
 
 @pytest.fixture(scope="module")
-def pipeline_db(module_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pipeline_db(
+    module_database: str, tmp_path_factory: pytest.TempPathFactory, prefect_harness: str
+) -> Iterator[str]:
     """A small real pipeline run whose marts give every panel something to show."""
     from models_ml.score import score
     from models_ml.train import train
-    from monitoring.engine import backfill
+    from orchestration.flows import monitor_days
     from warehouse.dbt import run_dbt
     from warehouse.generator import generate
     from warehouse.loader import load_folder
@@ -373,8 +375,10 @@ def pipeline_db(module_database: str, tmp_path_factory: pytest.TempPathFactory) 
         model_version = train(MONITOR_FROM).champion_version
         # the day before the monitored ones is scored but never monitored: a gap
         score(MONITOR_FROM - timedelta(days=1), MONITOR_TO, model_version)
-        summary = backfill(MONITOR_FROM, MONITOR_TO, model_version, workers=1, workspace=False)
-        assert len(summary.days("computed")) == 3, summary.render()
+        result = monitor_days(
+            MONITOR_FROM, MONITOR_TO, model_version, task_runner="thread", workspace=False, build_marts=False
+        )
+        assert len(result["computed"]) == 3, result
         run_dbt(
             [
                 "build",

@@ -159,6 +159,45 @@ def test_loaded_artifact_reproduces_the_stored_reference_predictions(trained: di
     np.testing.assert_allclose(predicted, reference["prediction"].to_numpy(), rtol=1e-9, atol=1e-9)
 
 
+def test_a_model_pickled_by_another_scikit_learn_is_refused_or_warned(trained: dict) -> None:
+    """Each registered model keeps the scikit-learn version that pickled it; loading it with another
+    minor release is refused with the fix, another patch release or an unknown version warns."""
+    import sklearn
+
+    from models_ml.errors import ModelError
+    from models_ml.registry import SklearnVersionWarning, check_sklearn_version
+
+    champion = trained["champion"]["model_version"]
+    with psycopg.connect(trained["db"]) as conn:
+        stored = conn.execute(
+            "select distinct sklearn_version from ml.model_registry where model_version like %s",
+            (champion.rsplit("-", 1)[0] + "-%",),
+        ).fetchall()
+    assert stored == [(sklearn.__version__,)]
+    check_sklearn_version(champion, "1.9.1", installed="1.9.1")  # the same: silent
+    with pytest.raises(
+        ModelError, match=r"pickled by scikit-learn 1\.5\.2, but 1\.9\.1 is installed.*salesmon train"
+    ):
+        check_sklearn_version(champion, "1.5.2", installed="1.9.1")
+    with pytest.warns(SklearnVersionWarning, match="same minor release"):
+        check_sklearn_version(champion, "1.9.0", installed="1.9.1")
+    with pytest.warns(SklearnVersionWarning, match="no recorded scikit-learn version"):
+        check_sklearn_version(champion, None, installed="1.9.1")
+    with psycopg.connect(trained["db"]) as conn:
+        conn.execute(
+            "update ml.model_registry set sklearn_version = '0.24.2' where model_version = %s", (champion,)
+        )
+    try:
+        with pytest.raises(ModelError, match="scikit-learn 0.24.2"):
+            load_model(champion)
+    finally:
+        with psycopg.connect(trained["db"]) as conn:
+            conn.execute(
+                "update ml.model_registry set sklearn_version = %s where model_version = %s",
+                (sklearn.__version__, champion),
+            )
+
+
 def test_reference_rows_are_the_validation_window_rows_with_sales(trained: dict) -> None:
     champion = trained["champion"]
     with psycopg.connect(trained["db"]) as conn:
