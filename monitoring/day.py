@@ -22,6 +22,8 @@ from pathlib import Path
 import psycopg
 
 from monitoring.config import DEFAULT_CONFIG, MonitoringConfig
+from monitoring.online import ONLINE, parity_values
+from monitoring.online import load_slice as online_slice
 from monitoring.planning import DayResult, progress_line
 from monitoring.results import MetricValue, SliceContext
 from monitoring.slices import get_reference, load_slice
@@ -40,7 +42,9 @@ class DayOptions:
     """How the days of a run are computed and kept (picklable: handed to every worker).
 
     `conninfo` is the warehouse's connection string, `workspace` the folder of the Evidently workspace
-    (None: no snapshots), `html_dir` where drawn reports go (None: none).
+    (None: no snapshots), `html_dir` where drawn reports go (None: none). `source` is what a day's
+    slice is: 'batch', the day's rows of ml.predictions, or 'online', the day's answered requests in
+    ml.prediction_log (monitoring.online; its values include the online/batch parity).
     """
 
     conninfo: str
@@ -48,6 +52,7 @@ class DayOptions:
     html_dir: str | None = None
     workspace: str | None = None
     flow_run_id: str | None = None
+    source: str = "batch"
 
     @property
     def view(self) -> str | None:
@@ -91,16 +96,20 @@ def compute_planned_day(
         key=key,
         evidently_version=evidently_version(),
         flow_run_id=options.flow_run_id,
+        source=options.source,
     )
     snapshot_id = None
     try:
         reference = get_reference(conn, model_version, day.isoweekday(), config, key.reference_hash)
-        current = load_slice(conn, day, model_version, config)
+        online = options.source == ONLINE
+        current = (online_slice if online else load_slice)(conn, day, model_version, config)
         if current.empty:
             values, snapshot = _empty_slice_values(), None
         else:
             ctx = SliceContext(day, model_version, config, current, reference)
             values, snapshot = run_report(ctx, view=options.view)
+        if online:
+            values = [*values, *parity_values(conn, day, model_version)]
         if snapshot is not None and options.html_dir:
             Path(options.html_dir).mkdir(parents=True, exist_ok=True)
             snapshot.save_html(str(Path(options.html_dir) / f"{day.isoformat()}.html"))
@@ -114,6 +123,7 @@ def compute_planned_day(
             values=values,
             row_count=len(current),
             snapshot_id=snapshot_id,
+            source=options.source,
         )
     except Exception as exc:
         with suppress(psycopg.Error):  # a dead connection must not hide the original error

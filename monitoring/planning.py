@@ -88,12 +88,19 @@ def plan_days(
     *,
     force: bool = False,
     config: MonitoringConfig = DEFAULT_CONFIG,
+    source: str = "batch",
 ) -> Plan:
-    """Sort the days of a range into to-compute, already-done and no-predictions, with three queries."""
+    """Sort the days of a range into to-compute, already-done and no-predictions, with three queries.
+
+    For the 'online' source, a day has data when the request log has answered requests of the version.
+    """
+    from monitoring import online
+
     version = resolve_model_version(conn, model_version)
-    signatures = slice_signatures(conn, version, start, end)
+    signed = online.slice_signatures if source == online.ONLINE else slice_signatures
+    signatures = signed(conn, version, start, end)
     hashes = reference_hashes(conn, version)
-    finished = finished_days(conn, version, start, end)
+    finished = finished_days(conn, version, start, end, source)
     config_hash = config.config_hash()
     plan = Plan(model_version=version, to_compute=[], skipped=[], no_data=[], keys={})
     for day in date_range(start, end):

@@ -383,16 +383,66 @@ def monitor(
     _echo_monitoring(result)
 
 
+@app.command("monitor-online")
+def monitor_online(
+    start: Annotated[
+        str | None, typer.Option("--start", help="First forecast day, YYYY-MM-DD (default: the log's first).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", help="Last forecast day, YYYY-MM-DD (default: the log's last).")
+    ] = None,
+    model_version: Annotated[
+        str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Parallel worker processes.")] = 2,
+    force: Annotated[bool, typer.Option("--force", help="Recompute days already computed.")] = False,
+) -> None:
+    """Monitor the prediction service's request log like the batch predictions, day by day.
+
+    The same metrics against the same reference, stored with source 'online', plus the parity of
+    every answered request with the batch side (same day, store, family and model version): the
+    share that differ, per feature, alerts. Then the metrics mart is built.
+    """
+    import os
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
+    if first and last and first > last:
+        _fail(f"--end {last} is before --start {first}")
+    from monitoring.slices import NoChampionError
+    from orchestration.flows import MonitoringFailed
+    from orchestration.flows import monitor_online as flow
+
+    try:
+        result = flow(first, last, model_version, force=force, workers=workers)
+    except MonitoringFailed as exc:
+        _echo_monitoring(exc.result)
+        _fail(str(exc))
+    except (NoChampionError, ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+    if not (result["computed"] or result["skipped"] or result["no_data"]):
+        _echo("the request log has no answered request yet: nothing to monitor (start `salesmon serve`)")
+        return
+    _echo_monitoring(result)
+
+
 def _echo_monitoring(result: dict) -> None:
     """What a monitoring run did: days per outcome, the range's coverage, each failed day's error."""
     from orchestration.flows import render_coverage
 
     failed = result.get("failed") or []
+    online = result.get("source") == "online"
     _echo(
-        f"model {result['model_version']}: {len(result['computed'])} days computed, {len(result['skipped'])}"
-        f" skipped (already done), {len(result['no_data'])} without predictions, {len(failed)} failed"
+        f"model {result['model_version']}{' (online: the request log)' if online else ''}:"
+        f" {len(result['computed'])} days computed, {len(result['skipped'])} skipped (already done),"
+        f" {len(result['no_data'])} without {'requests' if online else 'predictions'}, {len(failed)} failed"
         f" in {result['seconds']:.1f} s"
     )
+    if online and result.get("alerts") is not None:
+        alerts = result["alerts"]
+        per_severity = ", ".join(f"{severity} {count}" for severity, count in sorted(alerts.items()))
+        _echo(f"online alerts in marts.fct_alerts: {sum(alerts.values())} ({per_severity or 'none'})")
     timings = result.get("timings") or {}
     if timings:
         names = {"plan": "plan", "compute": "computing the days", "marts": "dbt build of the marts"}

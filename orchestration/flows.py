@@ -30,7 +30,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
 from monitoring.calibration import WEEKDAYS, needs_calibration
+from monitoring.config import DEFAULT_CONFIG
 from monitoring.day import DayOptions, compute_days, evidently_version
+from monitoring.online import SOURCES
 from monitoring.planning import DayResult, Plan, RunSummary, chunks
 from monitoring.storage import RunKey
 
@@ -146,13 +148,19 @@ def monitor_chunk(
     retry_condition_fn=retry_on_transient_db_error,
     cache_policy=NO_CACHE,
 )
-def plan_task(start: date, end: date, model_version: str | None, force: bool) -> Plan:
-    """Sort the range into days to compute, days already done and days without predictions."""
+def plan_task(start: date, end: date, model_version: str | None, force: bool, source: str = "batch") -> Plan:
+    """Sort the range into days to compute, days already done and days without predictions (or, for
+    the online source, without answered requests; its parity bounds are written first)."""
+    from monitoring import online
     from monitoring.planning import plan_days
     from warehouse.db import connect
 
     with connect() as conn:
-        return plan_days(conn, start, end, model_version, force=force)
+        plan = plan_days(conn, start, end, model_version, force=force, source=source)
+        if source == online.ONLINE:
+            online.ensure_parity_bounds(conn, plan.model_version, DEFAULT_CONFIG.config_hash())
+            conn.commit()
+        return plan
 
 
 @task(
@@ -193,7 +201,7 @@ def store_calibration_task(model_version: str, parts: list[Any], started: float)
 
 
 @task(name="record-skipped", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def record_skipped_task(plan: Plan, flow_run_id: str | None) -> int:
+def record_skipped_task(plan: Plan, flow_run_id: str | None, source: str = "batch") -> int:
     """Record a 'skipped' run for each day already done."""
     from monitoring.storage import record_skipped
     from warehouse.db import connect
@@ -206,6 +214,7 @@ def record_skipped_task(plan: Plan, flow_run_id: str | None) -> int:
             keys=plan.keys,
             evidently_version=evidently_version(),
             flow_run_id=flow_run_id,
+            source=source,
         )
 
 
@@ -243,7 +252,7 @@ def train_task(monitor_from: date | None = None) -> dict[str, Any]:
 
 
 @task(name="alert-counts", cache_policy=NO_CACHE)
-def alert_counts(start: date, end: date, model_version: str) -> dict[str, int] | None:
+def alert_counts(start: date, end: date, model_version: str, source: str = "batch") -> dict[str, int] | None:
     """Alerts per severity in marts.fct_alerts for the range, or None when that mart does not exist."""
     from warehouse.db import connect
 
@@ -252,8 +261,8 @@ def alert_counts(start: date, end: date, model_version: str) -> dict[str, int] |
             return None
         rows = conn.execute(
             "select severity, count(*) from marts.fct_alerts"
-            " where slice_date between %s and %s and model_version = %s group by severity",
-            (start, end, model_version),
+            " where slice_date between %s and %s and model_version = %s and source = %s group by severity",
+            (start, end, model_version, source),
         ).fetchall()
     return {str(severity): int(count) for severity, count in rows}
 
@@ -285,7 +294,9 @@ def coverage_counts(start: date, end: date, model_version: str) -> dict[str, int
 
 
 @task(name="record-failed-days", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def record_failed_days_task(plan: Plan, failed: list[DayResult], flow_run_id: str | None) -> int:
+def record_failed_days_task(
+    plan: Plan, failed: list[DayResult], flow_run_id: str | None, source: str = "batch"
+) -> int:
     """Make sure every day that failed in this flow run has its 'failed' run in monitoring.runs, with
     the error (a worker that died leaves 'running'; a day can fail before its run is recorded)."""
     from monitoring.storage import record_failed_day
@@ -303,6 +314,7 @@ def record_failed_days_task(plan: Plan, failed: list[DayResult], flow_run_id: st
                 evidently_version=evidently_version(),
                 flow_run_id=flow_run_id,
                 error=result.error or "failed",
+                source=source,
             )
     return len(failed)
 
@@ -332,7 +344,9 @@ def _store_calibration(model_version: str, weekdays: list[Any], started: float) 
     return None
 
 
-def day_options(html_dir: str | None, workspace: bool, flow_run_id: str | None) -> DayOptions:
+def day_options(
+    html_dir: str | None, workspace: bool, flow_run_id: str | None, source: str = "batch"
+) -> DayOptions:
     """What every chunk is handed: the warehouse's connection string and the workspace's folder, read
     from this process's settings once, so that no worker reads settings of its own."""
     from monitoring.workspace import workspace_path
@@ -343,6 +357,7 @@ def day_options(html_dir: str | None, workspace: bool, flow_run_id: str | None) 
         html_dir=html_dir,
         workspace=str(workspace_path()) if workspace else None,
         flow_run_id=flow_run_id,
+        source=source,
     )
 
 
@@ -407,8 +422,13 @@ def monitor_days(
     build_marts: bool = True,
     dask_address: str | None = None,
     chunk_days: int | None = None,
+    source: str = "batch",
 ) -> dict[str, Any]:
     """Monitor every day from `start` to `end` (one task per chunk of days), then build the marts.
+
+    `source` "batch" monitors the batch predictions (ml.predictions), "online" the requests the
+    prediction service answered (ml.prediction_log), with the same metrics against the same
+    reference, plus online/batch parity (the `monitor-online` flow).
 
     Days already computed with the same configuration, reference and inputs are skipped unless
     `force`. `task_runner` is "process", "dask" or "thread" with `workers` workers, or the Dask
@@ -428,20 +448,22 @@ def monitor_days(
     logger = get_run_logger()
     started = time.perf_counter()
     flow_run_id = _flow_run_id()
-    plan = plan_task(start, end, model_version, force)
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    plan = plan_task(start, end, model_version, force, source)
     timings = {"plan": time.perf_counter() - started}
     calibrating = needs_calibration(plan.model_version)
     calibration_error: str | None = None
     summary = RunSummary(model_version=plan.model_version)
     if plan.skipped:
-        record_skipped_task(plan, flow_run_id)
+        record_skipped_task(plan, flow_run_id, source)
     summary.results += [DayResult(day, plan.model_version, "skipped", 0.0) for day in plan.skipped]
     summary.results += [DayResult(day, plan.model_version, "no_data", 0.0) for day in plan.no_data]
     logger.info(
         f"{len(plan.to_compute)} days to compute, {len(plan.skipped)} already done, "
         f"{len(plan.no_data)} without predictions (model {plan.model_version})"
     )
-    options = day_options(html_dir, workspace, flow_run_id)
+    options = day_options(html_dir, workspace, flow_run_id, source)
     tasks = len(chunks(plan.to_compute, workers, chunk_days)) + (len(WEEKDAYS) if calibrating else 0)
     clock = time.perf_counter()
     if plan.to_compute and tasks == 1 and task_runner != "dask":
@@ -468,7 +490,7 @@ def monitor_days(
     timings["compute"] = time.perf_counter() - clock
     failed = summary.days("failed")
     if failed:
-        record_failed_days_task(plan, failed, flow_run_id, return_state=True)
+        record_failed_days_task(plan, failed, flow_run_id, source, return_state=True)
     marts_error = None
     if build_marts:
         clock = time.perf_counter()
@@ -476,8 +498,8 @@ def monitor_days(
         timings["marts"] = time.perf_counter() - clock
         if marts_state.is_failed():
             marts_error = marts_state.message or "dbt build of the metrics mart failed"
-    alerts = alert_counts(start, end, plan.model_version) if build_marts else None
-    coverage = coverage_counts(start, end, plan.model_version) if build_marts else None
+    alerts = alert_counts(start, end, plan.model_version, source) if build_marts else None
+    coverage = coverage_counts(start, end, plan.model_version) if build_marts and source == "batch" else None
     notifications: dict[str, Any] | None = None
     if build_marts and not marts_error:
         # a failed send (or a broken channel) never fails the monitoring run: it stays due
@@ -505,6 +527,7 @@ def monitor_days(
     )
     result = {
         "model_version": plan.model_version,
+        "source": source,
         "computed": [day.day.isoformat() for day in summary.days("computed")],
         "skipped": [day.day.isoformat() for day in summary.days("skipped")],
         "no_data": [day.day.isoformat() for day in summary.days("no_data")],
@@ -614,6 +637,52 @@ def daily(
     build_marts_except_monitoring()
     version = score_task(day, day, model_version)
     return monitor_days(day, day, version, workspace=workspace)
+
+
+@task(name="logged-range", cache_policy=NO_CACHE)
+def logged_range_task(model_version: str | None) -> tuple[date, date] | None:
+    """The first and last forecast day of the requests the service answered."""
+    from monitoring.online import logged_range
+    from warehouse.db import connect
+
+    with connect() as conn:
+        return logged_range(conn, model_version)
+
+
+@flow(name="monitor-online")
+def monitor_online(
+    start: date | None = None,
+    end: date | None = None,
+    model_version: str | None = None,
+    force: bool = False,
+    workers: int = 2,
+    task_runner: str = "process",
+    workspace: bool = True,
+    build_marts: bool = True,
+) -> dict[str, Any]:
+    """Monitor the prediction service's request log (ml.prediction_log) day by day, like the batch
+    predictions: the same metrics against the same reference, stored with source 'online', plus the
+    parity of each answered request with its batch twin. The range defaults to the days the log has
+    answered requests for. Days already done with the same requests are skipped unless `force`.
+    """
+    if start is None or end is None:
+        logged = logged_range_task(model_version)
+        if logged is None:
+            get_run_logger().info("the request log has no answered request yet: nothing to monitor")
+            return {"model_version": model_version, "source": "online", "computed": [], "skipped": [],
+                    "no_data": [], "failed": [], "alerts": None, "seconds": 0.0}  # fmt: skip
+        start, end = start or logged[0], end or logged[1]
+    return monitor_days(
+        start,
+        end,
+        model_version,
+        force=force,
+        workers=workers,
+        task_runner=task_runner,
+        workspace=workspace,
+        build_marts=build_marts,
+        source="online",
+    )
 
 
 @flow(name="retrain")

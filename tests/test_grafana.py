@@ -384,6 +384,7 @@ def pipeline_db(
                 "build",
                 "--select",
                 "path:models/marts/monitoring",
+                "path:models/marts/ml",
                 "path:models/marts/integrity+",
                 "+fct_raw_loads",
                 "+fct_rejected_rows_daily",

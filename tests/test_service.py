@@ -27,7 +27,7 @@ import httpx
 import psycopg
 import pytest
 
-from models_ml.service.request_log import LOG_COLUMNS, RequestLog
+from models_ml.service.request_log import FEATURE_COLUMNS, LOG_COLUMNS, RequestLog
 from warehouse.settings import Settings
 
 STORES = 3
@@ -409,3 +409,102 @@ def test_rows_the_queue_cannot_hold_are_spilled_then_replayed_once(
     assert warehouse.query("select count(*) from ml.prediction_log where request_id = %s", (request_id,)) == [
         (5,)
     ]
+
+
+# --- online monitoring over the log --------------------------------------------------------------
+
+PARITY_DAY = END - timedelta(days=2)  # asked exactly as batch scoring saw it
+CHANGED_DAY = END - timedelta(days=1)  # asked with another promotion count than the features mart's
+
+
+@pytest.fixture(scope="module")
+def monitored_online(
+    warehouse: Warehouse, prefect_harness: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict:
+    """Requests for two scored days through the service, then `salesmon monitor-online` and the batch
+    monitoring of the same days, both as a user runs them (the command line, in this process)."""
+    from typer.testing import CliRunner
+
+    from orchestration.cli import app
+    from warehouse.settings import get_settings
+
+    server = Server(warehouse)
+    same = _items(warehouse, PARITY_DAY, PARITY_DAY)
+    changed = [
+        {**item, "onpromotion": item["onpromotion"] + 7}
+        for item in _items(warehouse, CHANGED_DAY, CHANGED_DAY)
+    ]
+    for items in (same, changed):
+        answer = server.client.post("/predict", json={"items": items})
+        assert answer.status_code == 200, answer.text
+    server.stop()
+    runner = CliRunner()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SALESMON_DATABASE_URL", warehouse.conninfo)
+        patch.setenv("SALESMON_HOME", str(tmp_path_factory.mktemp("online-home")))
+        get_settings.cache_clear()
+        try:
+            span = ["--start", PARITY_DAY.isoformat(), "--end", CHANGED_DAY.isoformat()]
+            online = runner.invoke(app, ["monitor-online", *span])
+            batch = runner.invoke(app, ["monitor", *span, "--no-workspace"])
+            again = runner.invoke(app, ["monitor-online", *span])
+        finally:
+            get_settings.cache_clear()
+    return {"online": online, "batch": batch, "again": again, "items": len(same)}
+
+
+def _values(warehouse: Warehouse, source: str, day: date) -> dict[tuple, float]:
+    rows = warehouse.query(
+        "select metric_name, column_name, segment_type, segment_value, value from monitoring.metric_values"
+        " where source = %s and slice_date = %s",
+        (source, day),
+    )
+    return {tuple(row[:4]): row[4] for row in rows}
+
+
+def test_online_monitoring_measures_the_log_like_the_batch(
+    warehouse: Warehouse, monitored_online: dict
+) -> None:
+    for name in ("online", "batch", "again"):
+        assert monitored_online[name].exit_code == 0, monitored_online[name].output
+    assert "2 days computed" in monitored_online["online"].output
+    assert "2 skipped (already done)" in monitored_online["again"].output
+    online, batch = _values(warehouse, "online", PARITY_DAY), _values(warehouse, "batch", PARITY_DAY)
+    parity_keys = {key for key in online if key[0].startswith("parity_")}
+    # the same rows, predictions and reference: every metric the batch has, with the same value
+    assert set(online) - parity_keys == set(batch)
+    for key, value in batch.items():
+        assert online[key] == pytest.approx(value, rel=1e-9, abs=1e-12, nan_ok=True), key
+    assert online[("row_count", "", "", "")] == monitored_online["items"]
+    health = warehouse.query(
+        "select source, row_count from marts.fct_model_health_daily where slice_date = %s order by source",
+        (PARITY_DAY,),
+    )
+    assert health == [("batch", monitored_online["items"]), ("online", monitored_online["items"])]
+
+
+def test_parity_is_complete_for_the_same_rows_and_flags_a_changed_feature(
+    warehouse: Warehouse, monitored_online: dict
+) -> None:
+    same, changed = _values(warehouse, "online", PARITY_DAY), _values(warehouse, "online", CHANGED_DAY)
+    assert same[("parity_compared_rows", "", "", "")] == monitored_online["items"]
+    assert {
+        key[1]: value for key, value in same.items() if key[0] == "parity_mismatch_share"
+    } == dict.fromkeys(["", *FEATURE_COLUMNS, "prediction"], 0.0)
+    flagged = {key[1]: value for key, value in changed.items() if key[0] == "parity_mismatch_share" and value}
+    assert flagged.get("onpromotion") == 1.0 and flagged.get("") == 1.0
+    assert set(flagged) <= {"", "onpromotion", "prediction"}
+    parity = warehouse.query(
+        "select slice_date, column_name from marts.fct_online_parity_daily where differs order by 1, 2"
+    )
+    assert (CHANGED_DAY, "onpromotion") in parity and all(day == CHANGED_DAY for day, _ in parity)
+    alerts = warehouse.query(
+        "select column_name from marts.fct_alerts"
+        " where source = 'online' and metric_name = 'parity_mismatch_share' and slice_date = %s",
+        (CHANGED_DAY,),
+    )
+    assert ("onpromotion",) in alerts
+    assert not warehouse.query(
+        "select 1 from marts.fct_alerts where metric_name = 'parity_mismatch_share' and slice_date = %s",
+        (PARITY_DAY,),
+    )
