@@ -657,13 +657,15 @@ def monitor_online(
     force: bool = False,
     workers: int = 2,
     task_runner: str = "process",
-    workspace: bool = True,
+    workspace: bool = False,
     build_marts: bool = True,
 ) -> dict[str, Any]:
     """Monitor the prediction service's request log (ml.prediction_log) day by day, like the batch
     predictions: the same metrics against the same reference, stored with source 'online', plus the
     parity of each answered request with its batch twin. The range defaults to the days the log has
     answered requests for. Days already done with the same requests are skipped unless `force`.
+    The Evidently workspace (`salesmon ui`) shows the batch monitoring; the online days' snapshots
+    are added to it only with `workspace` (they would share its panels' days with the batch ones).
     """
     if start is None or end is None:
         logged = logged_range_task(model_version)
