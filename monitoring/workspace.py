@@ -194,7 +194,9 @@ def add_snapshot(snapshot: Any, path: str | Path | None = None, *, values: Itera
 
     root = _root(path)
     model = snapshot.to_snapshot_model()
-    model.metric_results.update(salesmon_results(values))
+    added = salesmon_results(values)
+    if added:
+        model.metric_results.update(added)
     snapshot_id = str(uuid.uuid4())
     with _locked(root):
         state = _state(root)

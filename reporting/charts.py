@@ -19,6 +19,7 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import PercentFormatter
 
 from reporting.data import ReportData
 
@@ -81,8 +82,10 @@ def _series_chart(
     ylabel: str,
     band: str | None = None,
     extra: Callable[[object], None] | None = None,
+    share: bool = False,
 ) -> None:
-    """A daily line with its expected range (`band`_low/_high) shaded and the alert days marked."""
+    """A daily line from 0 up, with its expected range (`band`_low/_high) shaded and the alert days
+    marked; a `share` is drawn in percent."""
     health = data.health
     figure, axes = _figure()
     days = _dates(health.index)
@@ -120,6 +123,11 @@ def _series_chart(
             )
         )
     _time_axes(axes, data, ylabel)
+    tops = [health[column].max()] + ([health[f"{band}_high"].max()] if band is not None else [])
+    top = max([value for value in tops if pd.notna(value)], default=0.0)
+    axes.set_ylim(0, max(top * 1.3, 0.05 if share else 1e-3))
+    if share:
+        axes.yaxis.set_major_formatter(PercentFormatter(1.0))
     axes.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.9)
     figure.savefig(path)
 
@@ -141,8 +149,8 @@ def _rows_chart(data: ReportData, path: Path) -> None:
     )
     handles.insert(1, expected)
     _time_axes(axes, data, "rows (store x family)")
-    axes.set_ylim(0, max(health["row_count"].max(), health["expected_row_count"].max()) * 1.25)
-    axes.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.9)
+    axes.set_ylim(0, max(health["row_count"].max(), health["expected_row_count"].max()) * 1.3)
+    axes.legend(handles=handles, loc="upper left", ncols=3, fontsize=8, framealpha=0.9)
     figure.savefig(path)
 
 
@@ -174,7 +182,7 @@ def _heatmap(
         norm=norm,
         interpolation="nearest",
     )
-    image.cmap.set_bad("#e8e8e8")
+    image.set_cmap(image.get_cmap().with_extremes(bad="#e8e8e8"))
     marked_rows, marked_columns = np.nonzero(flags.to_numpy())
     handles = [axes.scatter(marked_columns, marked_rows, s=14, color="black", label="alerted that day")]
     critical = set(data.critical_days)
@@ -196,44 +204,48 @@ def _heatmap(
     figure.savefig(path)
 
 
+SHADED = " Shaded days had alerts (darker: a critical one); red points: the days this metric alerted."
+
 CHARTS = {
     "prediction_drift": Chart(
         "prediction_drift.png",
         "Prediction drift",
         "How far the day's predictions moved from the reference days (the validation days on the same "
         "weekday): Evidently's normed Wasserstein distance on log1p(prediction). The blue band is the "
-        "range this model version showed on days with no incident; above the dotted line the day alerts.",
+        "range this model version showed on days with no incident; above the dotted line the day alerts."
+        + SHADED,
     ),
     "drifted_columns": Chart(
         "drifted_columns.png",
         "Drifted feature columns (share)",
         "The share of the drift-tested feature columns whose drift score was unusual for this model that "
-        "day (each such column alerts on column_drift_score). The next chart names the columns.",
+        "day (each such column alerts on column_drift_score). The next chart names the columns." + SHADED,
     ),
     "feature_drift": Chart(
         "feature_drift.png",
         "Drift by feature column",
         "Each drift-tested column's drift score over its alert threshold (red above 1: beyond the "
-        "threshold); a black dot marks a column that alerted, a red arrow on top an alert day.",
+        "threshold); a black dot marks a column that alerted that day, the strip on top the days with "
+        "alerts. Grey: not tested that day.",
     ),
     "missing_values": Chart(
         "missing_values.png",
         "Missing values (share of cells)",
         "The share of missing cells over the monitored feature columns and the prediction, with the "
-        "range expected for the weekday. A broken feed shows here first.",
+        "range expected for the weekday. A broken feed shows here first." + SHADED,
     ),
     "rmsle": Chart(
         "rmsle.png",
         "Forecast error (RMSLE) against its expected range",
         "The day's root mean squared logarithmic error (the competition metric), once the day's actual "
         "sales exist. The band is the reference days' RMSLE times the error ratio this model version "
-        "showed on days with no incident; a day above it alerts on rmsle_ratio.",
+        "showed on days with no incident; a day above it alerts on rmsle_ratio." + SHADED,
     ),
     "rows": Chart(
         "rows.png",
         "Rows per day",
         "The rows (store x family pairs) scored each day against the pairs the reference had. Fewer "
-        "rows mean stores or families missing from the feed.",
+        "rows mean stores or families missing from the feed. Shaded days had alerts.",
     ),
     "worst_segments": Chart(
         "worst_segments.png",
@@ -267,11 +279,12 @@ def draw_charts(data: ReportData, out_dir: Path) -> list[Chart]:
         },
         "drifted_columns": {
             "column": "drifted_columns_share", "metric": "column_drift_score",
-            "label": "share of columns drifted", "ylabel": "share of columns",
+            "label": "share of columns drifted", "ylabel": "share of columns", "share": True,
         },
         "missing_values": {
             "column": "missing_values_share", "metric": "missing_values_share",
             "label": "missing cells (share)", "ylabel": "share of cells", "band": "missing_values_share",
+            "share": True,
         },
         "rmsle": {
             "column": "rmsle", "metric": "rmsle_ratio", "label": "RMSLE of the day", "ylabel": "RMSLE",

@@ -27,7 +27,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2r
 h1 { margin-bottom: 0.2rem; } .meta { color: #555; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.92rem; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.7rem; text-align: left; }
-th { background: #f4f4f4; } td.num { text-align: right; }
+th { background: #f4f4f4; } td.num { text-align: right; } td.day { white-space: nowrap; }
 .critical { color: #b30000; font-weight: 600; } .warning { color: #a05a00; }
 figure { margin: 1.5rem 0 2rem; } figure img { width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #444; font-size: 0.92rem; margin-top: 0.3rem; }
@@ -92,7 +92,8 @@ def _alerts_table(data: ReportData) -> str:
         rows.append(
             "<tr>"
             f"<td><code>{html.escape(item.metric_name)}</code></td><td>{html.escape(item.alert_scope)}</td>"
-            f"<td>{html.escape(targets) or '&ndash;'}</td><td>{item.first_day}</td><td>{item.last_day}</td>"
+            f"<td>{html.escape(targets) or '&ndash;'}</td>"
+            f'<td class="day">{item.first_day}</td><td class="day">{item.last_day}</td>'
             f'<td class="num">{item.days}</td><td class="{severity}">{severity}</td>'
             "</tr>"
         )
@@ -107,11 +108,11 @@ def _alerts_table(data: ReportData) -> str:
 def _page(data: ReportData, charts: list[Chart]) -> str:
     alert_days = data.alert_days
     days_text = ", ".join(str(day) for day in alert_days[:10]) + (" ..." if len(alert_days) > 10 else "")
+    days_text = f": {days_text}" if alert_days else ""
     figures = "".join(
         f'<figure id="{html.escape(chart.file.removesuffix(".png"))}"><h2>{html.escape(chart.title)}</h2>'
         f'<img src="{html.escape(chart.file)}" alt="{html.escape(chart.title)}">'
-        f"<figcaption>{html.escape(chart.caption)} Shaded days had alerts (darker: a critical one); "
-        "red points: this chart's own metric alerted.</figcaption></figure>"
+        f"<figcaption>{html.escape(chart.caption)}</figcaption></figure>"
         for chart in charts
     )
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -127,8 +128,8 @@ monitored days {data.first_day} to {data.last_day} ({len(data.health)} days) &mi
 from the dbt metrics mart (<code>marts.fct_model_health_daily</code>, <code>fct_alerts</code>, ...).</p>
 <p>Each day the model's inputs and predictions are compared with its reference: the validation days on
 the same weekday. A value alerts when it leaves the range the model version showed on days with no
-incident (<code>marts.fct_metric_bounds</code>). <strong>{len(alert_days)} of {len(data.health)} days had
-alerts</strong>{": " + days_text if alert_days else ""}.</p>
+incident (<code>marts.fct_metric_bounds</code>).
+<strong>{len(alert_days)} of {len(data.health)} days had alerts</strong>{days_text}.</p>
 <h2>Alerts by metric</h2>
 {_alerts_table(data)}
 {figures}
