@@ -8,13 +8,15 @@ results stored in the project's snapshots:
 
 - what the slice's Evidently report computes is read as Evidently stored it (`ValueDrift` of the
   prediction and of each column, `RowCount`, `MissingValueCount` of each column);
-- what salesmon computes besides (the drifted columns' share against the learned bounds, the share
-  of missing cells, RMSLE, MAE, RMSE and their reference values, ...) is added to the snapshot by
+- what salesmon computes besides (the share of drifted columns by Evidently's own verdicts, the
+  share of missing cells, RMSLE, MAE, RMSE and their reference values, ...) is added to the snapshot by
   `salesmon_results` as single values of the metric type `SalesmonMetric`, labelled with
   `metric` = the metric_name of monitoring.metric_values: the same numbers as the marts.
 
-Alerts are graded later, by dbt (marts.fct_alerts), so the dashboard has no alert marks: `salesmon
-report` and Grafana draw them.
+Alerts are graded later, by dbt (marts.fct_alerts), against bounds learned per model version, so
+the dashboard has no alert marks and its drifted-columns share counts Evidently's verdicts at its
+default thresholds, where the marts count the columns that alerted: `salesmon report` and Grafana
+show the graded view.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def dashboard_panels(config: MonitoringConfig = DEFAULT_CONFIG) -> list[tuple[st
             values=[_evidently(VALUE_DRIFT, "prediction drift", column=prediction)],
         ),
         line_plot_panel(
-            title="Drifted feature columns (share)",
+            title="Drifted feature columns (share, at Evidently's default drift thresholds)",
             size="half",
             values=[_salesmon("drifted_columns_share", "share of columns drifted")],
         ),

@@ -81,11 +81,11 @@ def _series_chart(
     label: str,
     ylabel: str,
     band: str | None = None,
-    extra: Callable[[object], None] | None = None,
+    extra: Callable[[object], object] | None = None,
     share: bool = False,
 ) -> None:
-    """A daily line from 0 up, with its expected range (`band`_low/_high) shaded and the alert days
-    marked; a `share` is drawn in percent."""
+    """A daily line with its expected range (`band`_low/_high) shaded and the alert days marked; a
+    `share` is drawn from 0, in percent."""
     health = data.health
     figure, axes = _figure()
     days = _dates(health.index)
@@ -105,7 +105,7 @@ def _series_chart(
             )
         )
     if extra is not None:
-        extra(axes)
+        handles.append(extra(axes))
     (line,) = axes.plot(
         days, health[column], color=LINE, marker="o", markersize=3, linewidth=1.6, label=label
     )
@@ -123,10 +123,10 @@ def _series_chart(
             )
         )
     _time_axes(axes, data, ylabel)
-    tops = [health[column].max()] + ([health[f"{band}_high"].max()] if band is not None else [])
-    top = max([value for value in tops if pd.notna(value)], default=0.0)
-    axes.set_ylim(0, max(top * 1.3, 0.05 if share else 1e-3))
-    if share:
+    if share:  # from 0, in percent, at least up to 5% (a flat 0 is a line at the bottom)
+        tops = [health[column].max()] + ([health[f"{band}_high"].max()] if band is not None else [])
+        top = max([value for value in tops if pd.notna(value)], default=0.0)
+        axes.set_ylim(0, max(top * 1.3, 0.05))
         axes.yaxis.set_major_formatter(PercentFormatter(1.0))
     axes.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.9)
     figure.savefig(path)
@@ -258,12 +258,13 @@ CHARTS = {
 }
 
 
-def _reference_line(health: pd.DataFrame, column: str, label: str, style: str) -> Callable[[object], None]:
-    def draw(axes: object) -> None:
-        axes.plot(
+def _reference_line(health: pd.DataFrame, column: str, label: str, style: str) -> Callable[[object], object]:
+    def draw(axes: object) -> object:
+        (line,) = axes.plot(
             _dates(health.index), health[column], color="#555555", linestyle=style,
             drawstyle="steps-mid", linewidth=1.2, label=label,
         )  # fmt: skip
+        return line
 
     return draw
 

@@ -241,7 +241,7 @@ def test_dashboard_has_the_main_series_panels() -> None:
     assert layout["Prediction drift: normed Wasserstein distance of log1p(prediction)"][2] == [
         (VALUE_DRIFT, {"column": "prediction__log1p"})
     ]
-    assert layout["Drifted feature columns (share)"][2] == [
+    assert layout["Drifted feature columns (share, at Evidently's default drift thresholds)"][2] == [
         (SALESMON_METRIC, {"metric": "drifted_columns_share"})
     ]
     assert layout["Missing values (share of cells)"][2] == [
