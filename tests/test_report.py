@@ -63,16 +63,18 @@ def test_report_before_any_monitoring_says_what_to_run(database: str, tmp_path: 
 
 @pytest.fixture(scope="module")
 def pipeline_db(module_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """Generate, load, build the features, train, score, monitor (snapshots into the workspace) and
-    build the metrics mart."""
+    """Generate, load, build the features, train, score, monitor (snapshots into a workspace of this
+    module's own, not the session's) and build the metrics mart."""
     from models_ml.score import score
     from models_ml.train import train
+    from monitoring import workspace
     from monitoring.engine import backfill
     from warehouse.dbt import run_dbt
     from warehouse.generator import generate
     from warehouse.loader import load_folder
 
     data_dir = tmp_path_factory.mktemp("report-data")
+    evidently_root = tmp_path_factory.mktemp("report-workspace") / "evidently"
     dbt_root = tmp_path_factory.mktemp("dbt-report")
     paths = ["--target-path", str(dbt_root / "target"), "--log-path", str(dbt_root / "logs")]
     generate(
@@ -88,12 +90,20 @@ def pipeline_db(module_database: str, tmp_path_factory: pytest.TempPathFactory) 
     run_dbt(["run", "--select", "+fct_sales_features", *paths], quiet=True)
     model_version = train(MONITOR_FROM).champion_version
     score(MONITOR_FROM, MONITOR_TO, model_version)
-    summary = backfill(MONITOR_FROM, MONITOR_TO, model_version, workers=1, workspace=True)
-    assert len(summary.days("computed")) == DAYS, summary.render()
-    run_dbt(
-        ["build", "--select", "path:models/marts/monitoring", "path:seeds/monitoring_thresholds.csv", *paths]
-    )
-    yield {"db": module_database, "model_version": model_version}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(workspace, "workspace_path", lambda: evidently_root)
+        summary = backfill(MONITOR_FROM, MONITOR_TO, model_version, workers=1, workspace=True)
+        assert len(summary.days("computed")) == DAYS, summary.render()
+        run_dbt(
+            [
+                "build",
+                "--select",
+                "path:models/marts/monitoring",
+                "path:seeds/monitoring_thresholds.csv",
+                *paths,
+            ]
+        )
+        yield {"db": module_database, "model_version": model_version, "workspace": evidently_root}
 
 
 @pytest.fixture(scope="module")
@@ -226,14 +236,14 @@ def test_report_page_loads_every_image_in_headless_chromium(reported: dict, tmp_
 # --- the Evidently project's dashboard ---------------------------------------------------------------
 
 
-def test_dashboard_has_the_main_series_panels() -> None:
+def test_dashboard_has_the_main_series_panels(pipeline_db: dict) -> None:
     """Created by the monitoring run: its tabs, titles and the metrics each panel reads."""
     from evidently.ui.workspace import Workspace
 
     from monitoring.dashboard import ROW_COUNT, SALESMON_METRIC, VALUE_DRIFT, dashboard_layout
-    from monitoring.workspace import PROJECT_NAME, workspace_path
+    from monitoring.workspace import PROJECT_NAME
 
-    project = Workspace.create(str(workspace_path())).search_project(PROJECT_NAME)[0]
+    project = Workspace.create(str(pipeline_db["workspace"])).search_project(PROJECT_NAME)[0]
     layout = {
         title: (tab, plot, series) for tab, title, plot, series in dashboard_layout(project.dashboard.model())
     }
@@ -286,11 +296,11 @@ def test_dashboard_series_are_the_stored_metric_values(pipeline_db: dict) -> Non
     from evidently.ui.service.storage.local.base import InMemoryDataStorage
 
     from monitoring.dashboard import dashboard_panels
-    from monitoring.workspace import ensure_project, workspace_path
+    from monitoring.workspace import ensure_project
 
     version = pipeline_db["model_version"]
-    project_id = uuid.UUID(ensure_project())
-    storage = InMemoryDataStorage(str(workspace_path()))
+    project_id = uuid.UUID(ensure_project(pipeline_db["workspace"]))
+    storage = InMemoryDataStorage(str(pipeline_db["workspace"]))
     series_count = 0
     with psycopg.connect(pipeline_db["db"]) as conn:
         for tab, panel in dashboard_panels():
