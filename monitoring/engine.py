@@ -257,7 +257,7 @@ def compute_day(
             Path(html_dir).mkdir(parents=True, exist_ok=True)
             snapshot.save_html(str(Path(html_dir) / f"{day.isoformat()}.html"))
         if snapshot is not None and workspace:
-            snapshot_id = add_snapshot(snapshot)
+            snapshot_id = add_snapshot(snapshot, values=values)
         replaced = write_slice(
             conn,
             run_id=run_id,
