@@ -114,7 +114,7 @@ def compute_planned_day(
             Path(options.html_dir).mkdir(parents=True, exist_ok=True)
             snapshot.save_html(str(Path(options.html_dir) / f"{day.isoformat()}.html"))
         if snapshot is not None and options.workspace:
-            snapshot_id = add_snapshot(snapshot, options.workspace)
+            snapshot_id = add_snapshot(snapshot, options.workspace, values=values)
         replaced = write_slice(
             conn,
             run_id=run_id,

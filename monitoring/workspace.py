@@ -2,9 +2,9 @@
 
 Every computed slice adds its snapshot (a JSON file) to the project, so `salesmon ui` (Evidently's UI)
 shows the history; recomputing a slice replaces its previous snapshot. The project is created once,
-with a small dashboard (prediction and promotion drift, rows, missing values). A snapshot is light
-(about 115 kB, 15 ms to write, flushed to disk) unless the run draws HTML reports, whose snapshots
-carry every plot (about 1.1 MB).
+with the dashboard of monitoring/dashboard.py (the marts' main series), which replaces an older
+project's dashboard when it differs. A snapshot is light (about 115 kB, 15 ms to write, flushed to
+disk) unless the run draws HTML reports, whose snapshots carry every plot (about 1.1 MB).
 
 Safe under parallel workers (processes and threads), with the workspace kept as files:
 
@@ -141,50 +141,14 @@ def _find_project(state: Any) -> str | None:
     return None
 
 
-def _add_dashboard(project: Any) -> None:
-    from evidently.sdk.models import PanelMetric
-    from evidently.sdk.panels import line_plot_panel, text_panel
+def _refresh_dashboard(state: Any, project_id: str) -> None:
+    """Give an existing project the current dashboard (monitoring/dashboard.py) when its own differs,
+    e.g. a workspace made by an older salesmon. Called under the lock; the file is written atomically."""
+    from monitoring.dashboard import dashboard_layout, dashboard_model
 
-    dashboard = project.dashboard
-    dashboard.add_panel(text_panel(title="salesmon: daily batch monitoring of the sales forecast"))
-    dashboard.add_panel(
-        line_plot_panel(
-            title="Rows per slice",
-            size="half",
-            values=[PanelMetric(legend="rows", metric="evidently:metric_v2:RowCount")],
-        )
-    )
-    dashboard.add_panel(
-        line_plot_panel(
-            title="Missing values (share)",
-            size="half",
-            values=[
-                PanelMetric(
-                    legend=column,
-                    metric="evidently:metric_v2:MissingValueCount",
-                    metric_labels={"column": column, "value_type": "share"},
-                )
-                for column in ("onpromotion", "transactions_lag_1")
-            ],
-        )
-    )
-    dashboard.add_panel(
-        line_plot_panel(
-            title="Drift of log1p(prediction), log1p(onpromotion): normed Wasserstein to the same weekdays",
-            values=[
-                PanelMetric(
-                    legend="prediction",
-                    metric="evidently:metric_v2:ValueDrift",
-                    metric_labels={"column": "prediction__log1p"},
-                ),
-                PanelMetric(
-                    legend="onpromotion",
-                    metric="evidently:metric_v2:ValueDrift",
-                    metric_labels={"column": "onpromotion__log1p"},
-                ),
-            ],
-        )
-    )
+    wanted = dashboard_model()
+    if dashboard_layout(state.read_dashboard(project_id)) != dashboard_layout(wanted):
+        state.write_dashboard(project_id, wanted)
 
 
 def _create_project(root: Path) -> str:
@@ -192,12 +156,13 @@ def _create_project(root: Path) -> str:
     it into the workspace. Called under the lock."""
     from evidently.ui.workspace import Workspace
 
+    from monitoring.dashboard import dashboard_model
+
     staging = Path(tempfile.mkdtemp(dir=incoming_path(root)))
     try:
-        project = Workspace.create(str(staging)).create_project(
-            PROJECT_NAME, description="Daily slices of the sales forecast"
-        )
-        _add_dashboard(project)
+        workspace = Workspace.create(str(staging))
+        project = workspace.create_project(PROJECT_NAME, description="Daily slices of the sales forecast")
+        workspace.save_dashboard(project.id, dashboard_model())
         project_id = str(project.id)
         os.replace(staging / project_id, root / project_id)
     finally:
@@ -206,8 +171,13 @@ def _create_project(root: Path) -> str:
 
 
 def _project(root: Path, state: Any) -> str:
-    """The project's id, the project created if missing. Called under the lock."""
-    return _find_project(state) or _create_project(root)
+    """The project's id, the project created if missing, its dashboard brought up to date. Called
+    under the lock."""
+    project_id = _find_project(state)
+    if project_id is None:
+        return _create_project(root)
+    _refresh_dashboard(state, project_id)
+    return project_id
 
 
 def ensure_project(path: str | Path | None = None) -> str:
@@ -217,10 +187,16 @@ def ensure_project(path: str | Path | None = None) -> str:
         return _project(root, _state(root))
 
 
-def add_snapshot(snapshot: Any, path: str | Path | None = None) -> str:
-    """Add a slice's snapshot to the project; return its snapshot id."""
+def add_snapshot(snapshot: Any, path: str | Path | None = None, *, values: Iterable[Any] = ()) -> str:
+    """Add a slice's snapshot to the project, with the slice's model-level metric values (MetricValue)
+    that the dashboard reads besides Evidently's own results; return its snapshot id."""
+    from monitoring.dashboard import salesmon_results
+
     root = _root(path)
     model = snapshot.to_snapshot_model()
+    added = salesmon_results(values)
+    if added:
+        model.metric_results.update(added)
     snapshot_id = str(uuid.uuid4())
     with _locked(root):
         state = _state(root)

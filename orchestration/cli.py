@@ -515,6 +515,26 @@ def serve(
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
 
 
+@app.command("report")
+def report(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for index.html and its images (default $SALESMON_HOME/report)."),
+    ] = None,
+    model_version: Annotated[
+        str | None, typer.Option("--model-version", help="A monitored version (default: the champion).")
+    ] = None,
+) -> None:
+    """Write the metrics mart as an HTML page of charts (drift, missing values, errors, rows, segments)."""
+    from reporting.page import ReportError, write_report
+
+    try:
+        result = write_report(out, model_version)
+    except ReportError as exc:
+        _fail(str(exc))
+    _echo(result.render())
+
+
 @app.command("ui")
 def ui(
     port: Annotated[int, typer.Option(help="Port of the Evidently UI.")] = 8000,

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from monitoring import workspace
+from monitoring.dashboard import dashboard_layout, dashboard_model, dashboard_panels
 
 PROCESSES = 3
 THREADS = 2
@@ -155,7 +156,7 @@ def test_parallel_writers_lose_and_corrupt_nothing(tmp_path: Path) -> None:
     assert {str(snapshot_id) for snapshot_id in evidently.list_runs(projects[0].id)} == expected
     for snapshot_id in expected:
         assert evidently.get_run(projects[0].id, snapshot_id).tags == ["test"]
-    assert len(projects[0].dashboard.model().panels) == 4
+    assert len(projects[0].dashboard.model().panels) == len(dashboard_panels())
 
     # So does the loader of `evidently ui` (it stops at the first file it cannot parse).
     manager = create_local_project_manager(str(root), autorefresh=False)
@@ -195,3 +196,31 @@ def test_a_writer_that_dies_mid_write_leaves_no_partial_snapshot(tmp_path: Path)
     files = list((root / project / "snapshots").iterdir())
     assert [path.name for path in files] == [f"{kept}.json"]
     json.loads(files[0].read_text())
+
+
+def test_an_older_projects_dashboard_is_replaced_once(tmp_path: Path) -> None:
+    """A project made by an older salesmon (another dashboard) gets the current one on the next
+    write; a project that has it is left alone (its file not rewritten)."""
+    from evidently.sdk.models import DashboardModel
+    from evidently.sdk.panels import text_panel
+    from evidently.ui.workspace import Workspace
+
+    root = tmp_path / "evidently"
+    project_id = workspace.ensure_project(root)
+    evidently = Workspace.create(str(root))
+    assert dashboard_layout(evidently.get_project(project_id).dashboard.model()) == dashboard_layout(
+        dashboard_model()
+    )
+    old = text_panel(title="an older dashboard")
+    evidently.save_dashboard(project_id, DashboardModel(tabs=[], panels=[old]))
+    assert [panel.title for panel in evidently.get_project(project_id).dashboard.model().panels] == [
+        old.title
+    ]
+
+    workspace.add_snapshot(_snapshot(2), root)
+    current = evidently.get_project(project_id).dashboard.model()
+    assert dashboard_layout(current) == dashboard_layout(dashboard_model())
+    assert len(dashboard_layout(current)) == len(dashboard_panels())
+    written = (root / project_id / "dashboard.json").stat().st_mtime_ns
+    workspace.ensure_project(root)
+    assert (root / project_id / "dashboard.json").stat().st_mtime_ns == written
