@@ -11,6 +11,7 @@ import psycopg
 import psycopg.sql
 from psycopg.conninfo import conninfo_to_dict
 
+from warehouse.errors import connect_or_explain, unreachable
 from warehouse.settings import READER_ROLE, Settings, get_settings
 
 # Schemas dbt builds into; the reader role may read them.
@@ -21,6 +22,10 @@ def conninfo(settings: Settings | None = None) -> str:
     """The connection string: the configured URL, or the embedded server (started if needed)."""
     settings = settings or get_settings()
     if settings.database_url:
+        try:
+            conninfo_to_dict(settings.database_url)
+        except psycopg.ProgrammingError as exc:  # not a URL libpq can read
+            raise unreachable(settings.database_url, exc) from exc
         return settings.database_url
     _ensure_embedded(settings)
     from warehouse import embedded
@@ -40,11 +45,15 @@ def _ensure_embedded(settings: Settings) -> None:
 
 
 def connect(*, autocommit: bool = False, bootstrap_schema: bool = True) -> psycopg.Connection:
-    """Open a connection to the warehouse, making sure the schemas and tables exist first."""
+    """Open a connection to the warehouse, making sure the schemas and tables exist first.
+
+    Raises `DatabaseUnreachable` (a psycopg.OperationalError naming the server, without its password,
+    and what to do) when the server cannot be reached.
+    """
     info = conninfo()
     if bootstrap_schema:
         _bootstrap(info)
-    return psycopg.connect(info, autocommit=autocommit)
+    return connect_or_explain(info, embedded=_is_embedded(info), autocommit=autocommit)
 
 
 def ensure_bootstrapped() -> None:
@@ -68,7 +77,7 @@ def bootstrap(info: str | None = None) -> None:
         ),
         key=lambda entry: entry.name,
     )
-    with psycopg.connect(info, autocommit=True) as conn:
+    with connect_or_explain(info, embedded=_is_embedded(info), autocommit=True) as conn:
         # Concurrent first runs (parallel workers) must not race on create-if-not-exists.
         conn.execute("select pg_advisory_lock(hashtext('salesmon.bootstrap'))")
         try:
