@@ -12,6 +12,7 @@ import psycopg.sql
 from psycopg.conninfo import conninfo_to_dict
 
 from warehouse.errors import connect_or_explain, unreachable
+from warehouse.scram import scram_verifier, verifies
 from warehouse.settings import READER_ROLE, Settings, get_settings
 
 # Schemas dbt builds into; the reader role may read them.
@@ -110,19 +111,11 @@ def _ensure_reader_role(conn: psycopg.Connection, *, embedded: bool) -> None:
         if not exists:
             conn.execute(psycopg.sql.SQL("create role {} login").format(role))
         if password:
-            conn.execute(
-                psycopg.sql.SQL("alter role {} login password {}").format(role, psycopg.sql.Literal(password))
-            )
+            _set_password(conn, role, password, current=_stored_password(conn) if exists else None)
     else:
         has_password = False
         if exists:
-            try:
-                row = conn.execute(
-                    "select rolpassword is not null from pg_authid where rolname = %s", (READER_ROLE,)
-                ).fetchone()
-                has_password = bool(row and row[0])
-            except psycopg.errors.InsufficientPrivilege:
-                has_password = False
+            has_password = _stored_password(conn) is not None
         else:
             conn.execute(psycopg.sql.SQL("create role {} nologin").format(role))
         if not has_password:
@@ -143,6 +136,34 @@ def _ensure_reader_role(conn: psycopg.Connection, *, embedded: bool) -> None:
     conn.execute(f"grant usage on schema marts to {READER_ROLE}")
     conn.execute(f"grant select on all tables in schema marts to {READER_ROLE}")
     conn.execute(f"alter default privileges in schema marts grant select on tables to {READER_ROLE}")
+
+
+def _stored_password(conn: psycopg.Connection) -> str | None:
+    """The reader's stored password verifier, or None (none set, or pg_authid not readable by us)."""
+    try:
+        with conn.transaction():
+            row = conn.execute(
+                "select rolpassword from pg_authid where rolname = %s", (READER_ROLE,)
+            ).fetchone()
+    except psycopg.errors.InsufficientPrivilege:
+        return None
+    return row[0] if row else None
+
+
+def _set_password(
+    conn: psycopg.Connection, role: psycopg.sql.Identifier, password: str, *, current: str | None
+) -> None:
+    """Give the reader `password`, as a SCRAM-SHA-256 verifier computed here: the password itself is
+    never sent, so it cannot end up in the server's logs. Left alone when the stored verifier is
+    already that password's."""
+    if verifies(current, password):
+        conn.execute(psycopg.sql.SQL("alter role {} login").format(role))
+        return
+    conn.execute(
+        psycopg.sql.SQL("alter role {} login password {}").format(
+            role, psycopg.sql.Literal(scram_verifier(password))
+        )
+    )
 
 
 def _is_embedded(info: str) -> bool:
