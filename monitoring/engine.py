@@ -209,7 +209,7 @@ def compute_day(
     the next call reconnects).
     """
     from monitoring.report import evidently_version, run_report
-    from monitoring.workspace import add_snapshot, delete_snapshots
+    from monitoring.workspace import add_snapshot, delete_snapshots, save_html
 
     started = time.perf_counter()
     conn = _day_connection()
@@ -254,8 +254,7 @@ def compute_day(
             )
             values, snapshot = run_report(ctx, render=bool(html_dir))
         if snapshot is not None and html_dir:
-            Path(html_dir).mkdir(parents=True, exist_ok=True)
-            snapshot.save_html(str(Path(html_dir) / f"{day.isoformat()}.html"))
+            save_html(snapshot, Path(html_dir) / f"{day.isoformat()}.html")
         if snapshot is not None and workspace:
             snapshot_id = add_snapshot(snapshot)
         replaced = write_slice(
