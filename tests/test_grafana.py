@@ -379,6 +379,7 @@ def pipeline_db(module_database: str, tmp_path_factory: pytest.TempPathFactory) 
             [
                 "build",
                 "--select",
+                "path:models/staging/monitoring",
                 "path:models/marts/monitoring",
                 "path:models/marts/integrity+",
                 "+fct_raw_loads",
