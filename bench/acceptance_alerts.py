@@ -51,7 +51,13 @@ SCENARIOS = tuple(CAUSES)
 MONITOR_FROM = date(2017, 5, 18)
 LAST_DAY = date(2017, 8, 15)
 START = date(2016, 9, 1)
-MARTS_SELECTION = ["--select", "source:monitoring", "path:models/marts/monitoring", "path:seeds"]
+MARTS_SELECTION = [
+    "--select",
+    "source:monitoring",
+    "path:models/staging/monitoring",
+    "path:models/marts/monitoring",
+    "path:seeds",
+]
 
 
 def _say(message: str) -> None:

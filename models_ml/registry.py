@@ -115,7 +115,13 @@ def check_sklearn_version(model_version: str, pickled_by: str | None, installed:
 
 
 def version_stamp(conn: psycopg.Connection, now: datetime | None = None) -> str:
-    """A fresh version prefix like `20261127T051233` (UTC), suffixed when a version with it exists."""
+    """A fresh version prefix like `20261127T051233` (UTC), suffixed when a version with it exists.
+
+    Call it inside the transaction that registers the versions (`save_training`): it locks the
+    registry against other registrations until that transaction ends, so two trainings in the same
+    second get two stamps instead of colliding.
+    """
+    conn.execute("lock table ml.model_registry in share row exclusive mode")
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
     candidate, suffix = stamp, 1
     while conn.execute(

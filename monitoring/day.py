@@ -85,7 +85,7 @@ def compute_planned_day(
     raises (a psycopg.OperationalError is worth a retry on a new connection).
     """
     from monitoring.report import run_report
-    from monitoring.workspace import add_snapshot, delete_snapshots
+    from monitoring.workspace import add_snapshot, delete_snapshots, save_html
 
     started = time.perf_counter()
     config = options.config
@@ -111,8 +111,7 @@ def compute_planned_day(
         if online:
             values = [*values, *parity_values(conn, day, model_version)]
         if snapshot is not None and options.html_dir:
-            Path(options.html_dir).mkdir(parents=True, exist_ok=True)
-            snapshot.save_html(str(Path(options.html_dir) / f"{day.isoformat()}.html"))
+            save_html(snapshot, Path(options.html_dir) / f"{day.isoformat()}.html")
         if snapshot is not None and options.workspace:
             snapshot_id = add_snapshot(snapshot, options.workspace, values=values)
         replaced = write_slice(

@@ -9,10 +9,16 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 
+from orchestration.cli_errors import SalesmonGroup, quiet_prefect_tracebacks
+
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="Monitor a retail sales-forecasting model."
+    cls=SalesmonGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    help="Monitor a retail sales-forecasting model.",
 )
 db_app = typer.Typer(
     no_args_is_help=True, help="The warehouse: the embedded PostgreSQL or the server a URL names."
@@ -29,6 +35,46 @@ def _fail(message: str) -> None:
 
 def _echo(message: str) -> None:
     typer.echo(message)
+
+
+@app.callback()
+def _global_options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an error (also SALESMON_DEBUG=1).")
+    ] = False,
+    use_pghost: Annotated[
+        bool,
+        typer.Option(
+            "--use-pghost",
+            help="Use the server that PGHOST (PGPORT, PGDATABASE, PGUSER) names, when SALESMON_DATABASE_URL"
+            " is not set (also SALESMON_USE_PGHOST=1). salesmon creates its schemas and a role there.",
+        ),
+    ] = False,
+) -> None:
+    """Options for every command."""
+    import os
+
+    from warehouse.settings import get_settings, ignored_pghost
+
+    if use_pghost:
+        # for this process and the worker processes it starts (Prefect, dbt)
+        os.environ["SALESMON_USE_PGHOST"] = "1"
+        get_settings.cache_clear()
+    pghost = ignored_pghost()
+    if pghost:
+        typer.secho(
+            f"note: PGHOST={pghost} is set but not used: salesmon uses its embedded PostgreSQL"
+            " (pass --use-pghost or set SALESMON_USE_PGHOST=1 to use that server)",
+            err=True,
+            dim=True,
+        )
+
+
+def _require_warehouse() -> None:
+    """Connect (and bootstrap) now: an unreachable warehouse is reported before any slow start-up."""
+    from warehouse.db import ensure_bootstrapped
+
+    ensure_bootstrapped()
 
 
 def _parse_date(value: str | None, name: str) -> date | None:
@@ -102,19 +148,21 @@ def db_status() -> None:
 
 
 @db_app.command("url")
-def db_url() -> None:
-    """Print the connection URL (starts the embedded server if needed)."""
+def db_url(
+    show_password: Annotated[
+        bool, typer.Option("--show-password", help="Include the password, when the URL has one.")
+    ] = False,
+) -> None:
+    """Print the connection URL, without its password (starts the embedded server if needed)."""
     from psycopg.conninfo import conninfo_to_dict
 
     from warehouse.db import conninfo
+    from warehouse.errors import public_url
 
     info = conninfo()
-    params = conninfo_to_dict(info)
-    if "host" in params and "://" not in info:
-        user = params.get("user", "postgres")
-        _echo(f"postgresql://{user}@{params['host']}:{params.get('port', 5432)}/{params.get('dbname', '')}")
-    else:
-        _echo(info)
+    _echo(public_url(info, show_password=show_password))
+    if conninfo_to_dict(info).get("password") and not show_password:
+        typer.secho("(password left out: --show-password prints it)", err=True, dim=True)
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -208,6 +256,7 @@ def demo(
     from warehouse.db import connect
 
     started = time.monotonic()
+    _require_warehouse()
     if not (data_dir / "train.csv").exists():
         data_generate(
             out=data_dir, stores=stores, start=start, end=end, seed=42, scenario="none", change_date=None
@@ -295,7 +344,7 @@ def calibrate_model(
 
     `salesmon monitor` does this by itself before a version's first monitored day; run it again with
     --force after changing the monitoring configuration or the validation data, then rebuild the
-    metrics mart (salesmon dbt build --select path:models/marts/monitoring).
+    metrics mart (salesmon dbt build --select path:models/staging/monitoring path:models/marts/monitoring).
     """
     from models_ml.errors import ModelError
     from monitoring.calibration import calibrate
@@ -356,6 +405,7 @@ def monitor(
     first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
     if first > last:
         _fail(f"--end {last} is before --start {first}")
+    _require_warehouse()  # before Prefect starts, and before its retries of the first task
     from monitoring.slices import NoChampionError
     from orchestration.flows import TASK_RUNNERS, MonitoringFailed, monitor_days
 
@@ -363,6 +413,7 @@ def monitor(
         _fail(f"--task-runner must be one of {', '.join(TASK_RUNNERS)}, got {task_runner!r}")
     if dask_address and task_runner != "dask":
         _fail("--dask-address needs --task-runner dask")
+    quiet_prefect_tracebacks(click.get_current_context(silent=True))
     try:
         result = monitor_days(
             first,
@@ -414,6 +465,7 @@ def monitor_online(
     from orchestration.flows import MonitoringFailed
     from orchestration.flows import monitor_online as flow
 
+    quiet_prefect_tracebacks(click.get_current_context(silent=True))
     try:
         result = flow(first, last, model_version, force=force, workers=workers)
     except MonitoringFailed as exc:
@@ -471,6 +523,7 @@ def notify_alerts() -> None:
     """
     from notifications.send import notify
 
+    _require_warehouse()
     summary = notify()
     _echo(summary.render())
     for channel, errors in summary.failed.items():

@@ -39,7 +39,12 @@ from monitoring.storage import RunKey
 TASK_RUNNERS = ("process", "dask", "thread")
 # After monitoring: the thresholds seed, the metrics mart, and the ml marts (predictions vs actuals,
 # model versions), which the scoring and training before it changed.
-MONITORING_SELECTION = ["monitoring_thresholds", "path:models/marts/ml", "path:models/marts/monitoring"]
+MONITORING_SELECTION = [
+    "monitoring_thresholds",
+    "path:models/marts/ml",
+    "path:models/staging/monitoring",
+    "path:models/marts/monitoring",
+]
 COVERAGE_STATUSES = ("computed", "failed", "running", "not_monitored")
 
 
@@ -411,6 +416,42 @@ def _lost_chunk(plan: Plan, days: list[date], options: DayOptions, error: str) -
 
 @flow(name="monitor-days")
 def monitor_days(
+    start: date,
+    end: date,
+    model_version: str | None = None,
+    force: bool = False,
+    workers: int = 2,
+    task_runner: str = "process",
+    html_dir: str | None = None,
+    workspace: bool = True,
+    build_marts: bool = True,
+    dask_address: str | None = None,
+    chunk_days: int | None = None,
+    source: str = "batch",
+) -> dict[str, Any]:
+    """Monitor every day from `start` to `end`, then build the metrics mart (`monitor_range`), holding
+    the model version's monitoring lock: another run of the same version (batch or online) waits for
+    this one, and what a killed run left is cleaned up first (monitoring/locks.py)."""
+    from monitoring.locks import monitor_lock
+
+    with monitor_lock(model_version, say=get_run_logger().warning, html_dir=html_dir) as version:
+        return monitor_range(
+            start,
+            end,
+            version,
+            force,
+            workers,
+            task_runner,
+            html_dir,
+            workspace,
+            build_marts,
+            dask_address,
+            chunk_days,
+            source,
+        )
+
+
+def monitor_range(
     start: date,
     end: date,
     model_version: str | None = None,

@@ -45,11 +45,11 @@ MARTS = (
     "fct_feature_drift_daily",
     "fct_segment_performance_daily",
     "fct_alerts",
-    "fct_alerts_first_seen",
 )
 MARTS_SELECTION = [
     "--select",
     "source:monitoring",
+    "path:models/staging/monitoring",
     "path:models/marts/monitoring",
     "path:seeds/monitoring_thresholds.csv",
     "path:tests/marts/monitoring",

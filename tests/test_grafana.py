@@ -383,6 +383,7 @@ def pipeline_db(
             [
                 "build",
                 "--select",
+                "path:models/staging/monitoring",
                 "path:models/marts/monitoring",
                 "path:models/marts/ml",
                 "path:models/marts/integrity+",
@@ -503,7 +504,8 @@ def test_every_alert_query_runs_as_the_reader(reader: psycopg.Connection) -> Non
         "select * from monitoring.metric_values limit 1",
         "select * from monitoring.runs limit 1",
         "select * from intermediate.int_metric_values_graded limit 1",
-        "insert into marts.fct_alerts_first_seen select * from marts.fct_alerts_first_seen limit 1",
+        "insert into marts.fct_alerts select * from marts.fct_alerts limit 1",
+        "select * from monitoring.alert_history limit 1",
         "update marts.fct_model_health_daily set row_count = 0",
         "delete from marts.fct_alerts",
         "truncate marts.fct_alerts",

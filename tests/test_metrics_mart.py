@@ -29,6 +29,7 @@ MARTS = (
 SELECTION = [
     "--select",
     "source:monitoring",
+    "path:models/staging/monitoring",
     "path:models/marts/monitoring",
     "path:seeds/monitoring_thresholds.csv",
     "path:tests/marts/monitoring",
@@ -249,7 +250,7 @@ def test_mart_builds_empty_on_a_fresh_warehouse(empty_build: list[dict], module_
     statuses = {result["status"] for result in empty_build}
     assert statuses <= {"success", "pass", "no-op"}  # no-op: the exposures
     kinds = [result["unique_id"].split(".")[0] for result in empty_build]
-    # the 5 marts, fct_metric_bounds, fct_alerts_first_seen, int_metric_values_graded
+    # the 5 marts, fct_metric_bounds, int_metric_values_graded, stg_monitoring__alert_history
     assert kinds.count("model") == 8
     assert kinds.count("seed") == 1
     assert kinds.count("unit_test") >= 4
@@ -412,7 +413,6 @@ def test_every_mart_column_is_documented(loaded_build: dict, dbt_paths: list[str
     for mart in (
         *MARTS,
         "fct_metric_bounds",
-        "fct_alerts_first_seen",
         "int_metric_values_graded",
         "monitoring_thresholds",
     ):
@@ -425,3 +425,30 @@ def test_every_mart_column_is_documented(loaded_build: dict, dbt_paths: list[str
         assert in_database == described, f"{unique_id}: undocumented {in_database - described}"
     exposures = {exposure["label"] for exposure in manifest["exposures"].values()}
     assert {"Model health", "Feature drift", "Alert rules"} <= exposures
+
+
+def test_a_full_refresh_keeps_the_alert_history(loaded_build: dict, dbt_paths: list[str]) -> None:
+    """monitoring.alert_history belongs to the warehouse, not to dbt: after the values are recomputed
+    (a later computed_at) and `dbt build --full-refresh`, every alert keeps its first_seen_at, and
+    none is recorded twice."""
+    later = COMPUTED_AT + timedelta(days=2)
+    history_sql = "select alert_id, first_seen_at from monitoring.alert_history"
+    with psycopg.connect(loaded_build["db"], autocommit=True) as conn:
+        before = dict(conn.execute(history_sql).fetchall())
+        alerts = {row[0] for row in conn.execute("select alert_id from marts.fct_alerts")}
+        conn.execute("update monitoring.metric_values set computed_at = %s", (later,))
+    assert before and set(before) == alerts
+    assert set(before.values()) == {COMPUTED_AT}
+    try:
+        with pytest.raises(DbtError) as failed:  # the one expected test failure, as in loaded_build
+            run_dbt(["build", "--full-refresh", *SELECTION, *dbt_paths], quiet=True)
+        assert "assert_no_unmonitored_day_between_monitored_days" in str(failed.value)
+        with psycopg.connect(loaded_build["db"]) as conn:
+            after = conn.execute(history_sql).fetchall()
+            rebuilt = conn.execute("select alert_id, first_seen_at from marts.fct_alerts").fetchall()
+    finally:
+        with psycopg.connect(loaded_build["db"], autocommit=True) as conn:
+            conn.execute("update monitoring.metric_values set computed_at = %s", (COMPUTED_AT,))
+    assert dict(after) == before and len(after) == len(before)
+    assert len(rebuilt) == len({alert_id for alert_id, _ in rebuilt})
+    assert dict(rebuilt) == before  # first seen before the recompute, not at it

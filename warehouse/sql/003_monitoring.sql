@@ -13,7 +13,9 @@ create table if not exists monitoring.runs (
     config_hash text not null,
     reference_hash text not null,
     evidently_version text not null,
-    status text not null check (status in ('running', 'success', 'failed', 'skipped')),
+    -- 'abandoned': a 'running' row whose run ended without finishing it (killed), found by the next
+    -- monitoring run of the model version (monitoring/locks.py)
+    status text not null check (status in ('running', 'success', 'failed', 'skipped', 'abandoned')),
     row_count integer,
     error text,
     -- what the slice's inputs looked like when computed (rows, actuals, sums, scoring time): late
@@ -26,6 +28,21 @@ create table if not exists monitoring.runs (
 );
 
 create index if not exists runs_slice on monitoring.runs (slice_date, model_version, status);
+
+-- A warehouse created before 'abandoned' existed gets it (once: the check is replaced only then).
+do $$
+begin
+    if not exists (
+        select 1 from pg_constraint
+        where conrelid = 'monitoring.runs'::regclass and contype = 'c'
+            and pg_get_constraintdef(oid) like '%abandoned%'
+    ) then
+        alter table monitoring.runs drop constraint if exists runs_status_check;
+        alter table monitoring.runs add constraint runs_status_check
+            check (status in ('running', 'success', 'failed', 'skipped', 'abandoned'));
+    end if;
+end
+$$;
 
 -- Every metric of every slice, in long form. A slice's rows are replaced as a whole, in one
 -- transaction, when the slice is recomputed. column_name, segment_type and segment_value are
