@@ -122,7 +122,7 @@ def run_case(stores: int, seed: int, scenarios: tuple[str, ...], workdir: Path, 
     from monitoring.calibration import calibrate
     from monitoring.engine import backfill
     from warehouse.dbt import run_dbt
-    from warehouse.generator import generate
+    from datagen import generate
     from warehouse.loader import empty_raw_tables, load_folder
 
     case = Case(stores=stores, seed=seed, change=change_date(stores, seed))

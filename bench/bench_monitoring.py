@@ -91,7 +91,7 @@ def prepare(days: int) -> tuple[str, date, date]:
         champion = champion.fetchone()
     if not has_features:
         from warehouse.dbt import run_dbt
-        from warehouse.generator import generate
+        from datagen import generate
         from warehouse.loader import load_folder
 
         with tempfile.TemporaryDirectory(prefix="salesmon-bench-") as folder:

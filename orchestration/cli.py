@@ -139,7 +139,7 @@ def data_generate(
     ] = None,
 ) -> None:
     """Write a data set in the Kaggle Store Sales format (train, test, stores, oil, holidays, ...)."""
-    from warehouse.generator import generate
+    from datagen import generate
 
     try:
         result = generate(

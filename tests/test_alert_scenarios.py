@@ -82,7 +82,7 @@ def scenario_runs(
     from models_ml.score import score
     from models_ml.train import train
     from monitoring.engine import backfill
-    from warehouse.generator import generate
+    from datagen import generate
     from warehouse.loader import empty_raw_tables, load_folder
 
     root = tmp_path_factory.mktemp("scenario-data")

@@ -25,7 +25,7 @@ import pytest
 from psycopg import sql
 
 from warehouse.dbt import run_dbt
-from warehouse.generator import generate
+from datagen import generate
 from warehouse.loader import load_folder
 
 FIRST_DAY = date(2016, 12, 1)

@@ -349,7 +349,7 @@ def pipeline_db(module_database: str, tmp_path_factory: pytest.TempPathFactory) 
     from models_ml.train import train
     from monitoring.engine import backfill
     from warehouse.dbt import run_dbt
-    from warehouse.generator import generate
+    from datagen import generate
     from warehouse.loader import load_folder
 
     with pytest.MonkeyPatch.context() as monkeypatch:

@@ -284,7 +284,7 @@ def test_a_folder_with_more_days_adds_only_the_new_days(database: str, tmp_path:
 @pytest.mark.parametrize("scenario", ["new_store", "new_family", "feed_stop"])
 def test_generated_scenarios_load_without_rejections(database: str, tmp_path: Path, scenario: str) -> None:
     """A store, a family or a stopped feed that the data did not have before loads like any other data."""
-    from warehouse.generator import generate
+    from datagen import generate
 
     change = date(2017, 7, 10)
     result = generate(

@@ -46,7 +46,7 @@ def scored_db(module_database: str, tmp_path_factory: pytest.TempPathFactory) ->
     from models_ml.train import train
     from monitoring.slices import clear_reference_cache
     from warehouse.dbt import run_dbt
-    from warehouse.generator import generate
+    from datagen import generate
     from warehouse.loader import load_folder
 
     data_dir = tmp_path_factory.mktemp("monitor-runs-data")

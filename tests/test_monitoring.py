@@ -37,7 +37,7 @@ def monitored_db(module_database: str, tmp_path_factory: pytest.TempPathFactory)
     from models_ml.score import score
     from models_ml.train import train
     from warehouse.dbt import run_dbt
-    from warehouse.generator import generate
+    from datagen import generate
     from warehouse.loader import load_folder
 
     data_dir: Path = tmp_path_factory.mktemp("monitoring-data")

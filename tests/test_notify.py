@@ -206,7 +206,7 @@ def test_two_monitoring_runs_deliver_each_new_alert_once_even_with_the_webhook_d
     from models_ml.train import train
     from orchestration.flows import monitor_days
     from warehouse.dbt import run_dbt
-    from warehouse.generator import generate
+    from datagen import generate
     from warehouse.loader import load_folder
 
     webhook, mailbox, settings = receivers
