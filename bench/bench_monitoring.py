@@ -90,8 +90,8 @@ def prepare(days: int) -> tuple[str, date, date]:
         champion = conn.execute("select model_version, monitor_from from ml.model_registry where is_champion")
         champion = champion.fetchone()
     if not has_features:
-        from warehouse.dbt import run_dbt
         from datagen import generate
+        from warehouse.dbt import run_dbt
         from warehouse.loader import load_folder
 
         with tempfile.TemporaryDirectory(prefix="salesmon-bench-") as folder:

@@ -345,11 +345,11 @@ def test_exposures_are_the_dashboards_that_exist_with_the_models_they_read() -> 
 @pytest.fixture(scope="module")
 def pipeline_db(module_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A small real pipeline run whose marts give every panel something to show."""
+    from datagen import generate
     from models_ml.score import score
     from models_ml.train import train
     from monitoring.engine import backfill
     from warehouse.dbt import run_dbt
-    from datagen import generate
     from warehouse.loader import load_folder
 
     with pytest.MonkeyPatch.context() as monkeypatch:
