@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from orchestration.cli import app
 from warehouse import db, loader
+from warehouse.loader import check
 from warehouse.loader import FILE_SPECS, LoadError, LoadSummary, load_folder
 
 FAMILIES = ("AUTOMOTIVE", "BEVERAGES", "LIQUOR,WINE,BEER")
@@ -148,8 +149,8 @@ def test_clean_load_fills_every_raw_table(database: str, tmp_path: Path) -> None
     assert messages[4].startswith("train.csv: 36 rows read, 36 loaded, 0 rejected, 0 skipped in ")
     assert messages[4].endswith(" rows/s)")
     rendered = summary.render().splitlines()
-    assert rendered[0].split() == ["file", "read", "loaded", "rejected", "skipped", "seconds", "rows/s"]
-    assert rendered[5].split()[:5] == ["train.csv", "36", "36", "0", "0"]
+    assert rendered[0].split() == ["file", "read", "loaded", "rejected", "skipped", "changed", "seconds", "rows/s"]
+    assert rendered[5].split()[:6] == ["train.csv", "36", "36", "0", "0", "0"]
 
 
 DUPLICATE = "duplicate key (date, store_nbr, family)"
@@ -184,7 +185,7 @@ def test_bad_rows_are_rejected_with_line_and_reason(
     database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_bytes: int | None
 ) -> None:
     if block_bytes:
-        monkeypatch.setattr(loader, "_BLOCK_BYTES", block_bytes)  # many blocks: the same outcome
+        monkeypatch.setattr(check, "BLOCK_BYTES", block_bytes)  # many blocks: the same outcome
     folder = write_folder(tmp_path / "data")
     with open(folder / "train.csv", "a") as handle:
         for line, _ in BAD_TRAIN_LINES:
@@ -361,7 +362,7 @@ def test_cli_loads_a_folder_and_prints_the_table(database: str, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[4].startswith("train.csv: 18 rows read, 18 loaded, 0 rejected, 0 skipped in ")
-    assert lines[6].split() == ["file", "read", "loaded", "rejected", "skipped", "seconds", "rows/s"]
+    assert lines[6].split() == ["file", "read", "loaded", "rejected", "skipped", "changed", "seconds", "rows/s"]
 
 
 def test_a_file_loads_all_or_nothing(database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -373,7 +374,7 @@ def test_a_file_loads_all_or_nothing(database: str, tmp_path: Path, monkeypatch:
         if rejected:
             raise RuntimeError("disk full")
 
-    monkeypatch.setattr(loader, "_store_rejected", fail)  # fails after the good rows were copied
+    monkeypatch.setattr(loader, "store_rejected", fail)  # fails after the good rows were copied
     with pytest.raises(RuntimeError, match="disk full"):
         load_folder(folder)
 
@@ -402,7 +403,7 @@ def test_crlf_bom_blank_lines_and_no_final_newline(database: str, tmp_path: Path
         assert conn.execute("select max(id) from raw.train").fetchone() == (17,)
 
 
-# --- the two validation paths agree --------------------------------------------------------------
+# --- the rules, line by line ---------------------------------------------------------------------
 
 TRICKY_LINES = [
     "1,2017-01-01,1,AUTOMOTIVE,0.0,0",
@@ -427,67 +428,67 @@ TRICKY_LINES = [
     "20,2017-01-04,1,AUTOMOTIVE,nan,0",
     "21,2017-01-04,2,AUTOMOTIVE,inf,0",
     "22,2017-01-04,3,AUTOMOTIVE,0000000000000000000000000001.5,0",
-    "23,2017-01-04,3," + "X" * 100 + ",1,0",  # a key text too long for the vectorised pass
+    "23,2017-01-04,3," + "X" * 100 + ",1,0",  # the longest family accepted
+    "24,2017-01-05,1," + "Y" * 101 + ",1,0",
+    "25,2017-01-05,1,AUTOMOTIVE,2.5E+2,0x10",
+    "26,2017-01-05,2,AUTOMOTIVE,1_000,0",
+    "27,2017-01-05,3,AUTOMOTIVE,1e5,000000000000000000007",
+    "28,2017-01-05,3,AUTOMOTIVE\x01,1,0",
 ]
-
-
-def _parse_both_ways(
-    monkeypatch: pytest.MonkeyPatch, data: bytes
-) -> tuple[loader._FileCheck, loader._FileCheck]:
-    spec = next(spec for spec in FILE_SPECS if spec.file_name == "train.csv")
-    stores = np.array([1, 2, 3], dtype=np.int64)
-    fast = loader._parse(spec, data, stores)
-    with monkeypatch.context() as patch:
-        patch.setattr(loader._Scan, "candidates", lambda self: np.zeros(0, dtype=np.int64))
-        slow = loader._parse(spec, data, stores)
-    return fast, slow
-
-
-def _accepted(parsed: loader._FileCheck) -> dict[int, list[object]]:
-    """Accepted rows by line index, as the typed values PostgreSQL gets from what each path sends."""
-    texts = {
-        int(index): parsed.data[parsed.starts[index] : parsed.ends[index]] for index in parsed.fast_lines
-    }
-    texts.update({index: text.rstrip("\n").encode() for index, _, text in parsed.slow_rows})
-    columns = parsed.spec.columns
-    return {
-        index: [
-            loader._convert(column, value)
-            for column, value in zip(columns, next(csv.reader([text.decode()])), strict=True)
-        ]
-        for index, text in sorted(texts.items())
-    }
+TRICKY_REASONS = {
+    3: "duplicate key (date, store_nbr, family) = (2017-01-01, 01, AUTOMOTIVE), first on line 2",
+    5: "family is empty",
+    9: "bad date '2017-02-29'",
+    11: "sales is out of range: 1e999",
+    12: "sales is out of range: 1e-999",
+    14: "contains a NUL character",
+    15: "onpromotion is out of range: 99999999999",
+    16: "expected 6 columns, got 7",
+    17: "bad date '0000-01-01'",
+    18: "sales is not a number: ' 1'",
+    19: "sales is not a number: '1.2.3'",
+    20: "id is out of range: 12345678901234567890",
+    21: "sales is not a number: 'nan'",
+    22: "sales is not a number: 'inf'",
+    25: "family is too long: 101 characters, at most 100",
+    26: "onpromotion is not an integer: '0x10'",
+    27: "sales is not a number: '1_000'",
+    29: "contains a control character (0x01)",
+}
 
 
 @pytest.mark.parametrize("block_bytes", [None, 64], ids=["one block", "blocks of 64 bytes"])
-def test_vectorised_and_python_paths_agree(monkeypatch: pytest.MonkeyPatch, block_bytes: int | None) -> None:
+def test_every_line_meets_the_same_rules(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_bytes: int | None
+) -> None:
+    """Plain lines (split by numpy) and the others (split by Python) get the same rules, in any block
+    size; what is accepted is what PostgreSQL stores."""
     if block_bytes:
-        monkeypatch.setattr(loader, "_BLOCK_BYTES", block_bytes)
-    data = ("\n".join([TRAIN_HEADER, *TRICKY_LINES]) + "\n").encode()
+        monkeypatch.setattr(check, "BLOCK_BYTES", block_bytes)
+    folder = write_folder(tmp_path / "data", days=1)
+    (folder / "train.csv").write_text("\n".join([TRAIN_HEADER, *TRICKY_LINES]) + "\n")
 
-    fast, slow = _parse_both_ways(monkeypatch, data)
+    summary = load_folder(folder)
 
-    assert {0, 2, 4} <= set(fast.fast_lines.tolist())  # plain, "LIQUOR,WINE,BEER", "3"
-    assert len(slow.fast_lines) == 0
-    assert fast.rejected == slow.rejected
-    assert _accepted(fast) == _accepted(slow)
-    accepted = _accepted(fast)
-    assert accepted[6][4] == 0.5 and accepted[8][4:] == [0.0, 1]  # '.5', '-0.0' and '+1'
-    assert accepted[5][3] == 'A"B' and accepted[11][3] == "BEBIDAS Ñ" and accepted[22][3] == "X" * 100
-    reasons = {line: reason for line, _, reason in fast.rejected}
-    assert reasons == {
-        3: "duplicate key (date, store_nbr, family) = (2017-01-01, 01, AUTOMOTIVE), first on line 2",
-        5: "family is empty",
-        9: "bad date '2017-02-29'",
-        11: "sales is out of range: 1e999",
-        12: "sales is out of range: 1e-999",
-        14: "contains a NUL character",
-        15: "onpromotion is out of range: 99999999999",
-        16: "expected 6 columns, got 7",
-        17: "bad date '0000-01-01'",
-        18: "sales is not a number: ' 1'",
-        19: "sales is not a number: '1.2.3'",
-        20: "id is out of range: 12345678901234567890",
-        21: "sales is not a number: 'nan'",
-        22: "sales is not a number: 'inf'",
-    }
+    train = next(item for item in summary.files if item.file_name == "train.csv")
+    assert (train.rows_read, train.rows_rejected) == (len(TRICKY_LINES), len(TRICKY_REASONS))
+    assert train.adds_up()
+    with psycopg.connect(database) as conn:
+        reasons = dict(
+            conn.execute(
+                "select line_number, reason from raw.rejected_rows where file_name = 'train.csv'"
+            ).fetchall()
+        )
+        stored = {
+            row[0]: row[1:]
+            for row in conn.execute("select id, store_nbr, family, sales, onpromotion from raw.train")
+        }
+    assert reasons == TRICKY_REASONS
+    assert stored[1] == (1, "AUTOMOTIVE", 0.0, 0) and 2 not in stored  # the first of a repeated key
+    assert stored[3] == (2, "LIQUOR,WINE,BEER", 1.5, 0)
+    assert stored[5] == (3, "AUTOMOTIVE", 1.5, 0)
+    assert stored[6] == (3, 'A"B', 1.5, 0)
+    assert stored[7][2] == 0.5 and stored[9][2:] == (0.0, 1)  # '.5', '-0.0' and '+1'
+    assert stored[12][1] == "BEBIDAS Ñ" and stored[23][1] == "X" * 100
+    assert stored[22][2] == 1.5 and stored[27][2:] == (100000.0, 7)
+    assert len(stored) == len(TRICKY_LINES) - len(TRICKY_REASONS)
