@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
+import os
 from datetime import date, timedelta
 from pathlib import Path
 
-import numpy as np
 import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from orchestration.cli import app
 from warehouse import db, loader
-from warehouse.loader import check
-from warehouse.loader import FILE_SPECS, LoadError, LoadSummary, load_folder
+from warehouse.loader import FILE_SPECS, LoadError, LoadSummary, check, load_folder
 
 FAMILIES = ("AUTOMOTIVE", "BEVERAGES", "LIQUOR,WINE,BEER")
 RAW_TABLES = (
@@ -149,7 +150,16 @@ def test_clean_load_fills_every_raw_table(database: str, tmp_path: Path) -> None
     assert messages[4].startswith("train.csv: 36 rows read, 36 loaded, 0 rejected, 0 skipped in ")
     assert messages[4].endswith(" rows/s)")
     rendered = summary.render().splitlines()
-    assert rendered[0].split() == ["file", "read", "loaded", "rejected", "skipped", "changed", "seconds", "rows/s"]
+    assert rendered[0].split() == [
+        "file",
+        "read",
+        "loaded",
+        "rejected",
+        "skipped",
+        "changed",
+        "seconds",
+        "rows/s",
+    ]
     assert rendered[5].split()[:6] == ["train.csv", "36", "36", "0", "0", "0"]
 
 
@@ -362,7 +372,16 @@ def test_cli_loads_a_folder_and_prints_the_table(database: str, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[4].startswith("train.csv: 18 rows read, 18 loaded, 0 rejected, 0 skipped in ")
-    assert lines[6].split() == ["file", "read", "loaded", "rejected", "skipped", "changed", "seconds", "rows/s"]
+    assert lines[6].split() == [
+        "file",
+        "read",
+        "loaded",
+        "rejected",
+        "skipped",
+        "changed",
+        "seconds",
+        "rows/s",
+    ]
 
 
 def test_a_file_loads_all_or_nothing(database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -492,3 +511,119 @@ def test_every_line_meets_the_same_rules(
     assert stored[12][1] == "BEBIDAS Ñ" and stored[23][1] == "X" * 100
     assert stored[22][2] == 1.5 and stored[27][2:] == (100000.0, 7)
     assert len(stored) == len(TRICKY_LINES) - len(TRICKY_REASONS)
+
+
+# --- bad rows the generator does not make -------------------------------------------------------
+
+
+def test_bad_rows_corpus_is_rejected_with_specific_reasons(database: str, tmp_path: Path) -> None:
+    """Typo years, invalid UTF-8, over-long fields, an extra column, a long incompressible line and a
+    truncated last line: each rejected with its own reason, nothing else lost, counts add up."""
+    folder = write_folder(tmp_path / "data")  # 36 good train rows, 2017-01-01 .. 2017-01-04
+    noise = base64.b64encode(os.urandom(15_000)).decode()  # 20 kB that does not compress
+    corpus = [
+        ("900,2107-01-02,1,EGGS,1.0,0", "date 2107-01-02 is outside the plausible range 2000-01-01 .. "),
+        ("901,1017-01-02,1,EGGS,1.0,0", "date 1017-01-02 is outside the plausible range 2000-01-01 .. "),
+        ("902,2017-01-02,1,EGGS,1.0,0,7", "expected 6 columns, got 7"),
+        ("903,2017-01-02,1," + "F" * 6000 + ",1.0,0", "family is too long: 6,000 characters, at most 100"),
+        ("904,2017-01-02,1,EGGS,1." + "0" * 40 + ",0", "sales is too long: 42 characters, at most 32"),
+        (noise, "expected 6 columns, got 1"),
+        (noise.replace("A", ","), None),  # many commas: the column count still says why
+        (b"905,2017-01-02,1,EGGS\xff\xfe,1.0,0", "not valid UTF-8 text (byte 0xff at 22)"),
+        ("906,2017-01-02,2,EG", "expected 6 columns, got 4 (the file ends without a line end: "),
+    ]
+    with open(folder / "train.csv", "ab") as handle:
+        for line, _ in corpus[:-1]:
+            handle.write((line if isinstance(line, bytes) else line.encode()) + b"\n")
+        handle.write(corpus[-1][0].encode())  # no line end: cut short
+
+    summary = load_folder(folder)
+
+    train = next(item for item in summary.files if item.file_name == "train.csv")
+    assert (train.rows_read, train.rows_loaded, train.rows_rejected, train.rows_skipped) == (
+        36 + len(corpus), 36, len(corpus), 0,
+    )  # fmt: skip
+    for item in summary.files:
+        assert item.rows_read == item.rows_loaded + item.rows_rejected + item.rows_skipped
+    with psycopg.connect(database) as conn:
+        rejected = conn.execute(
+            "select line_number, reason, length(raw_line), raw_line_md5 = md5(raw_line)"
+            " from raw.rejected_rows"
+            " where file_name = 'train.csv' order by line_number"
+        ).fetchall()
+        logged = conn.execute(
+            "select rows_read, rows_loaded + rows_rejected + rows_skipped from raw.load_log"
+        ).fetchall()
+    assert [row[0] for row in rejected] == list(range(38, 38 + len(corpus)))
+    for (_, reason, _, hashed), (_, expected) in zip(rejected, corpus, strict=True):
+        assert hashed
+        if expected is not None:
+            assert reason.startswith(expected), reason
+    assert rejected[6][1].startswith("expected 6 columns, got ")
+    assert rejected[5][2] == len(noise) > 10_000  # the whole line is kept
+    assert all(read == total for read, total in logged)
+
+
+def test_dates_outside_the_plausible_range(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default nothing before 2000 or after today, except forecast requests in test.csv (up to a
+    year ahead); the range is configurable (argument or SALESMON_FIRST_DATE / SALESMON_LAST_DATE)."""
+    from warehouse.loader import DateRange
+
+    folder = write_folder(tmp_path / "data", days=2, start=date(2017, 1, 1))
+    ahead = (date.today() + timedelta(days=30)).isoformat()
+    with open(folder / "train.csv", "a") as handle:
+        handle.write(f"500,{ahead},1,EGGS,1,0\n1999,1999-12-31,1,EGGS,1,0\n")
+    with open(folder / "test.csv", "a") as handle:
+        handle.write(f"600,{ahead},1,EGGS,0\n601,{date.today().year + 2}-01-01,1,EGGS,0\n")
+
+    load_folder(folder)
+
+    with psycopg.connect(database) as conn:
+        reasons = conn.execute(
+            "select file_name, line_number, reason from raw.rejected_rows order by 1, 2"
+        ).fetchall()
+        assert conn.execute("select count(*) from raw.test where id = 600").fetchone() == (1,)
+    today = date.today()
+    assert reasons == [
+        ("test.csv", 12, f"date {today.year + 2}-01-01 is outside the plausible range 2000-01-01 .. "
+         f"{today + timedelta(days=366)}"),
+        ("train.csv", 20, f"date {ahead} is outside the plausible range 2000-01-01 .. {today}"),
+        ("train.csv", 21, f"date 1999-12-31 is outside the plausible range 2000-01-01 .. {today}"),
+    ]  # fmt: skip
+
+    narrow = load_folder(folder, dates=DateRange(first=date(2017, 1, 2), last=date(2017, 1, 31)))
+    train = next(item for item in narrow.files if item.file_name == "train.csv")
+    assert train.rows_rejected == 2 + 9  # the first day is now before the range
+    monkeypatch.setenv("SALESMON_LAST_DATE", "2017-01-01")
+    from_env = load_folder(folder)
+    train = next(item for item in from_env.files if item.file_name == "train.csv")
+    assert train.rows_rejected == 2 + 9  # the second day is now after it
+    monkeypatch.setenv("SALESMON_LAST_DATE", "someday")
+    with pytest.raises(LoadError, match="SALESMON_LAST_DATE"):
+        load_folder(folder)
+
+
+def test_rejected_rows_of_an_older_database_are_migrated(database: str) -> None:
+    """A raw.rejected_rows keyed on the raw line (before raw_line_md5) is migrated by the bootstrap,
+    keeping its rows, and a second bootstrap changes nothing."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("create schema raw")
+        conn.execute(
+            "create table raw.rejected_rows (file_name text not null, line_number integer not null,"
+            " raw_line text not null, reason text not null, rejected_at timestamptz not null default now(),"
+            " primary key (file_name, line_number, raw_line))"
+        )
+        conn.execute("insert into raw.rejected_rows values ('oil.csv', 7, 'x,y', 'bad date ''x''')")
+    db.bootstrap()
+    db.bootstrap()
+    with psycopg.connect(database) as conn:
+        key = conn.execute(
+            "select pg_get_constraintdef(oid) from pg_constraint where conname = 'rejected_rows_pkey'"
+        ).fetchone()
+        rows = conn.execute(
+            "select file_name, line_number, raw_line_md5, raw_line from raw.rejected_rows"
+        ).fetchall()
+    assert key == ("PRIMARY KEY (file_name, line_number, raw_line_md5)",)
+    assert rows == [("oil.csv", 7, hashlib.md5(b"x,y").hexdigest(), "x,y")]
