@@ -164,15 +164,32 @@ def data_generate(
 @app.command("load")
 def load(
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Folder with the Kaggle CSV files.")],
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="Replace stored rows whose values changed in the files (corrections); without it they"
+            " are counted and left as they are.",
+        ),
+    ] = False,
 ) -> None:
-    """Load Kaggle-format CSV files into raw.* (idempotent; bad rows go to raw.rejected_rows)."""
+    """Load Kaggle-format CSV files into raw.* (idempotent; bad rows go to raw.rejected_rows).
+
+    Rows whose values differ from the stored ones are reported per file and per day; --update
+    replaces them, and the days they touch are rebuilt by the next `salesmon dbt build` (features)
+    and `salesmon score --changed`. Plausible dates: SALESMON_FIRST_DATE (default 2000-01-01) to
+    SALESMON_LAST_DATE (default today; test.csv may go a year further).
+    """
     from warehouse.loader import LoadError, load_folder
 
     try:
-        summary = load_folder(data_dir, progress=_echo)
+        summary = load_folder(data_dir, update=update, progress=_echo)
     except LoadError as exc:
         _fail(str(exc))
     _echo(summary.render())
+    changed = sum(item.rows_changed for item in summary.files)
+    if changed and not update:
+        _echo(f"{changed:,} rows differ from what is stored: run `salesmon load --update` to replace them")
 
 
 @app.command("dbt", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -212,7 +229,7 @@ def demo(
         data_generate(
             out=data_dir, stores=stores, start=start, end=end, seed=42, scenario="none", change_date=None
         )
-    _step("load", lambda: load(data_dir=data_dir))
+    _step("load", lambda: load(data_dir=data_dir, update=False))
     _step("dbt build", lambda: _dbt_or_exit(["build"]))
     _step("train", lambda: train_model(monitor_from=None))
     with connect() as conn:

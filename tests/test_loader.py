@@ -627,3 +627,69 @@ def test_rejected_rows_of_an_older_database_are_migrated(database: str) -> None:
         ).fetchall()
     assert key == ("PRIMARY KEY (file_name, line_number, raw_line_md5)",)
     assert rows == [("oil.csv", 7, hashlib.md5(b"x,y").hexdigest(), "x,y")]
+
+
+# --- corrections ----------------------------------------------------------------------------------
+
+
+def _correct(path: Path, changes: dict[int, str]) -> None:
+    """Replace lines (1-based numbers) of a file."""
+    lines = path.read_text().splitlines()
+    for number, line in changes.items():
+        lines[number - 1] = line
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_reload_reports_changed_rows_and_update_replaces_them(database: str, tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "data")
+    load_folder(folder)
+    # train line 3: id 1, 2017-01-01, store 1, BEVERAGES; line 14: id 12, 2017-01-02, store 2, AUTOMOTIVE
+    _correct(
+        folder / "train.csv", {3: "1,2017-01-01,1,BEVERAGES,99.5,0", 14: "12,2017-01-02,2,AUTOMOTIVE,0,7"}
+    )
+    _correct(folder / "transactions.csv", {2: "2017-01-01,1,5"})
+    with open(folder / "train.csv", "a") as handle:
+        handle.write("700,2017-01-02,1,EGGS,3,0\n")  # a late row for a day already stored
+
+    plain = load_folder(folder)
+
+    train = next(item for item in plain.files if item.file_name == "train.csv")
+    assert (train.rows_read, train.rows_loaded, train.rows_rejected, train.rows_skipped) == (37, 1, 0, 36)
+    assert (train.rows_changed, train.updated) == (2, False)
+    assert train.changed_days == {date(2017, 1, 1): 1, date(2017, 1, 2): 1}
+    assert "2 rows differ from what is stored (not replaced: run `salesmon load --update`" in train.describe()
+    with psycopg.connect(database) as conn:
+        assert conn.execute("select sales from raw.train where id = 1").fetchone() == (19.5,)
+        assert conn.execute("select sales from raw.train where id = 700").fetchone() == (3.0,)
+
+    result = CliRunner().invoke(app, ["load", "--data-dir", str(folder), "--update"])
+
+    assert result.exit_code == 0, result.output
+    assert "2 rows differ from what is stored (replaced)" in result.output
+    assert "on 2 day(s): 2017-01-01: 1, 2017-01-02: 1" in result.output
+    with psycopg.connect(database) as conn:
+        corrected = "select sales, onpromotion from raw.train where id in (1, 12) order by id"
+        assert conn.execute(corrected).fetchall() == [(99.5, 0), (0.0, 7)]
+        assert conn.execute(
+            "select transactions from raw.transactions where date = '2017-01-01' and store_nbr = 1"
+        ).fetchone() == (5,)
+        log = conn.execute(
+            "select file_name, rows_loaded, rows_skipped, rows_changed, updated from raw.load_log"
+            " where file_name in ('train.csv', 'transactions.csv') order by load_id"
+        ).fetchall()
+        days = conn.execute(
+            "select table_name, day, rows_inserted, rows_changed, replaced from raw.changed_days"
+            " where load_id in (select max(load_id) from raw.load_log group by file_name)"
+            " and (rows_changed > 0 or rows_inserted > 0) order by 1, 2"
+        ).fetchall()
+    assert log == [
+        ("transactions.csv", 12, 0, 0, False), ("train.csv", 36, 0, 0, False),
+        ("transactions.csv", 0, 12, 1, False), ("train.csv", 1, 36, 2, False),
+        ("transactions.csv", 1, 11, 1, True), ("train.csv", 2, 35, 2, True),
+    ]  # fmt: skip
+    assert days == [
+        ("train", date(2017, 1, 1), 0, 1, True), ("train", date(2017, 1, 2), 0, 1, True),
+        ("transactions", date(2017, 1, 1), 0, 1, True),
+    ]  # fmt: skip
+    again = load_folder(folder, update=True)
+    assert all(item.rows_changed == 0 and item.rows_loaded == 0 for item in again.files)
