@@ -278,16 +278,38 @@ def train_model(
 
 @app.command("score")
 def score_model(
-    start: Annotated[str, typer.Option("--start", help="First day to score, YYYY-MM-DD.")],
-    end: Annotated[str, typer.Option("--end", help="Last day to score, YYYY-MM-DD.")],
+    start: Annotated[str | None, typer.Option("--start", help="First day to score, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last day to score, YYYY-MM-DD.")] = None,
     model_version: Annotated[
         str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
     ] = None,
+    changed: Annotated[
+        bool,
+        typer.Option(
+            "--changed",
+            help="Score again the days whose features were rebuilt since they were scored (after"
+            " `salesmon load --update` and `salesmon dbt build`), instead of --start/--end.",
+        ),
+    ] = False,
 ) -> None:
     """Score a date range with the champion (or a given version) into ml.predictions (upsert)."""
     from models_ml.errors import ModelError
-    from models_ml.score import score
+    from models_ml.score import rescore_changed, score
 
+    if changed:
+        if start or end:
+            _fail("--changed scores the days whose inputs changed: give it without --start and --end")
+        try:
+            results = rescore_changed(model_version, progress=_echo)
+        except ModelError as exc:
+            _fail(str(exc))
+        for result in results:
+            _echo(result.render())
+        if not results:
+            _echo("no scored day has changed inputs: nothing to score again")
+        return
+    if start is None or end is None:
+        _fail("give --start and --end (or --changed)")
     first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
     if first > last:
         _fail(f"--end {last} is before --start {first}")
