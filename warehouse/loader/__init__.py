@@ -63,6 +63,7 @@ def load_folder(
     summary = LoadSummary()
     with connect(autocommit=True) as conn:
         conn.execute("set temp_buffers = '512MB'")  # before the session's first temp table
+        conn.execute("set work_mem = '256MB'")  # the comparison with stored rows hashes them in memory
         for spec, path in files:
             result = _load_file(conn, spec, path, dates, update=update)
             summary.files.append(result)
