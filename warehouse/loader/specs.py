@@ -75,7 +75,7 @@ class DateRange:
     def bounds(self, spec: FileSpec) -> tuple[date, date]:
         last = self.last or self.today
         if spec.future_days is not None:
-            last = max(last, self.today) + timedelta(days=spec.future_days)
+            last = last + timedelta(days=spec.future_days)
         return self.first, last
 
     @classmethod

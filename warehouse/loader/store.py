@@ -19,6 +19,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
 from warehouse.loader.check import FileCheck, Payload
+from warehouse.loader.rules import day_number
 from warehouse.loader.specs import FileSpec
 
 _COPY_BLOCK = 8 << 20
@@ -59,10 +60,7 @@ def present_partitions(conn: psycopg.Connection, spec: FileSpec) -> set[int]:
         select value from present where value is not null
         """
     ).format(column=column, table=sql.Identifier("raw", spec.table))
-    return {
-        value.year * 10000 + value.month * 100 + value.day if isinstance(value, date) else value
-        for (value,) in conn.execute(query)
-    }
+    return {day_number(value) if isinstance(value, date) else value for (value,) in conn.execute(query)}
 
 
 def _copy_statement(spec: FileSpec, target: sql.Composable) -> sql.Composed:
@@ -108,6 +106,7 @@ def copy_direct(conn: psycopg.Connection, spec: FileSpec, check: FileCheck) -> i
         if not check.direct_duplicates:
             raise
     payload = check.payload(in_table=False)
+    check.direct_days = payload.days  # without the repeated keys
     _drop_key(conn, table, constraint)
     _write(conn, statement, payload)
     _add_key(conn, table, constraint)
