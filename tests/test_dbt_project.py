@@ -56,7 +56,7 @@ def test_staging_builds_on_an_empty_warehouse(built_staging: str, dbt_paths: lis
     statuses = {result["status"] for result in results}
     assert statuses <= {"success", "pass"}
     kinds = [result["unique_id"].split(".")[0] for result in results]
-    assert kinds.count("model") == 8
+    assert kinds.count("model") == 9
     assert kinds.count("unit_test") >= 1
     assert kinds.count("test") > 40
     with psycopg.connect(built_staging) as conn:
