@@ -453,6 +453,7 @@ TRICKY_LINES = [
     "26,2017-01-05,2,AUTOMOTIVE,1_000,0",
     "27,2017-01-05,3,AUTOMOTIVE,1e5,000000000000000000007",
     "28,2017-01-05,3,AUTOMOTIVE\x01,1,0",
+    "29,2017-01-06,3,AUTO\x7fMOTIVE,1,0",
 ]
 TRICKY_REASONS = {
     3: "duplicate key (date, store_nbr, family) = (2017-01-01, 01, AUTOMOTIVE), first on line 2",
@@ -473,6 +474,7 @@ TRICKY_REASONS = {
     26: "onpromotion is not an integer: '0x10'",
     27: "sales is not a number: '1_000'",
     29: "contains a control character (0x01)",
+    30: "contains a control character (0x7f)",
 }
 
 
