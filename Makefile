@@ -38,6 +38,7 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench.bench_generate_load
+	$(BIN)/python -m bench.bench_sql_landing
 	$(BIN)/python -m bench.bench_model
 	$(BIN)/python -m bench.bench_monitoring
 	$(BIN)/python -m bench.bench_calibration

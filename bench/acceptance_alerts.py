@@ -123,12 +123,12 @@ def _timed(case: Case, name: str, action):  # noqa: ANN001, ANN202
 
 def run_case(stores: int, seed: int, scenarios: tuple[str, ...], workdir: Path, workers: int) -> Case:
     """The quiet run and every scenario of one size and seed (see the module's docstring)."""
+    from datagen import generate
     from models_ml.score import score
     from models_ml.train import train
     from monitoring.calibration import calibrate
     from orchestration.flows import monitor_days
     from warehouse.dbt import run_dbt
-    from warehouse.generator import generate
     from warehouse.loader import empty_raw_tables, load_folder
 
     case = Case(stores=stores, seed=seed, change=change_date(stores, seed))

@@ -94,7 +94,7 @@ def prepare(env: dict[str, str], data_dir: Path, days: int) -> tuple[str, date, 
         has_features = conn.execute("select to_regclass('marts.fct_sales_features')").fetchone()[0]
         champion = conn.execute("select model_version from ml.model_registry where is_champion").fetchone()
     if not (data_dir / "train.csv").exists():
-        from warehouse.generator import generate
+        from datagen import generate
 
         generate(data_dir, stores=STORES, start=START, end=END)
         has_features = None

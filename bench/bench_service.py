@@ -49,10 +49,10 @@ def serve(mode: str, port: int, spill: str) -> None:
 
 def prepare(work: Path, stores: int) -> list[dict]:
     """Generate, load, build the features, train; the forecast-request items to send."""
+    from datagen import generate
     from models_ml.train import train
     from warehouse.db import connect
     from warehouse.dbt import run_dbt
-    from warehouse.generator import generate
     from warehouse.loader import load_folder
 
     end = date(2017, 8, 15)

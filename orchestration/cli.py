@@ -187,7 +187,7 @@ def data_generate(
     ] = None,
 ) -> None:
     """Write a data set in the Kaggle Store Sales format (train, test, stores, oil, holidays, ...)."""
-    from warehouse.generator import generate
+    from datagen import generate
 
     try:
         result = generate(
@@ -212,15 +212,32 @@ def data_generate(
 @app.command("load")
 def load(
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Folder with the Kaggle CSV files.")],
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="Replace stored rows whose values changed in the files (corrections); without it they"
+            " are counted and left as they are.",
+        ),
+    ] = False,
 ) -> None:
-    """Load Kaggle-format CSV files into raw.* (idempotent; bad rows go to raw.rejected_rows)."""
+    """Load Kaggle-format CSV files into raw.* (idempotent; bad rows go to raw.rejected_rows).
+
+    Rows whose values differ from the stored ones are reported per file and per day; --update
+    replaces them, and the days they touch are rebuilt by the next `salesmon dbt build` (features)
+    and `salesmon score --changed`. Plausible dates: SALESMON_FIRST_DATE (default 2000-01-01) to
+    SALESMON_LAST_DATE (default today; test.csv may go a year further).
+    """
     from warehouse.loader import LoadError, load_folder
 
     try:
-        summary = load_folder(data_dir, progress=_echo)
+        summary = load_folder(data_dir, update=update, progress=_echo)
     except LoadError as exc:
         _fail(str(exc))
     _echo(summary.render())
+    changed = sum(item.rows_changed for item in summary.files)
+    if changed and not update:
+        _echo(f"{changed:,} rows differ from what is stored: run `salesmon load --update` to replace them")
 
 
 @app.command("dbt", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -261,7 +278,7 @@ def demo(
         data_generate(
             out=data_dir, stores=stores, start=start, end=end, seed=42, scenario="none", change_date=None
         )
-    _step("load", lambda: load(data_dir=data_dir))
+    _step("load", lambda: load(data_dir=data_dir, update=False))
     _step("dbt build", lambda: _dbt_or_exit(["build"]))
     _step("train", lambda: train_model(monitor_from=None))
     with connect() as conn:
@@ -310,16 +327,38 @@ def train_model(
 
 @app.command("score")
 def score_model(
-    start: Annotated[str, typer.Option("--start", help="First day to score, YYYY-MM-DD.")],
-    end: Annotated[str, typer.Option("--end", help="Last day to score, YYYY-MM-DD.")],
+    start: Annotated[str | None, typer.Option("--start", help="First day to score, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last day to score, YYYY-MM-DD.")] = None,
     model_version: Annotated[
         str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
     ] = None,
+    changed: Annotated[
+        bool,
+        typer.Option(
+            "--changed",
+            help="Score again the days whose features were rebuilt since they were scored (after"
+            " `salesmon load --update` and `salesmon dbt build`), instead of --start/--end.",
+        ),
+    ] = False,
 ) -> None:
     """Score a date range with the champion (or a given version) into ml.predictions (upsert)."""
     from models_ml.errors import ModelError
-    from models_ml.score import score
+    from models_ml.score import rescore_changed, score
 
+    if changed:
+        if start or end:
+            _fail("--changed scores the days whose inputs changed: give it without --start and --end")
+        try:
+            results = rescore_changed(model_version, progress=_echo)
+        except ModelError as exc:
+            _fail(str(exc))
+        for result in results:
+            _echo(result.render())
+        if not results:
+            _echo("no scored day has changed inputs: nothing to score again")
+        return
+    if start is None or end is None:
+        _fail("give --start and --end (or --changed)")
     first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
     if first > last:
         _fail(f"--end {last} is before --start {first}")

@@ -79,10 +79,10 @@ def scenario_runs(
     module_database: str, dbt_paths: list[str], tmp_path_factory: pytest.TempPathFactory, prefect_harness: str
 ) -> Iterator[dict]:
     """Every scenario through the pipeline, one shared model; the mart built once over all of them."""
+    from datagen import generate
     from models_ml.score import score
     from models_ml.train import train
     from orchestration.flows import monitor_days
-    from warehouse.generator import generate
     from warehouse.loader import empty_raw_tables, load_folder
 
     root = tmp_path_factory.mktemp("scenario-data")

@@ -56,7 +56,7 @@ def test_staging_builds_on_an_empty_warehouse(built_staging: str, dbt_paths: lis
     statuses = {result["status"] for result in results}
     assert statuses <= {"success", "pass"}
     kinds = [result["unique_id"].split(".")[0] for result in results]
-    assert kinds.count("model") == 9  # 8 of the favorita files, the alert history
+    assert kinds.count("model") == 10  # 9 of the favorita files, the alert history
     assert kinds.count("unit_test") >= 1
     assert kinds.count("test") > 40
     with psycopg.connect(built_staging) as conn:
@@ -76,6 +76,7 @@ def test_staging_builds_on_an_empty_warehouse(built_staging: str, dbt_paths: lis
         "stg_favorita__transactions",
         "stg_favorita__loads",
         "stg_favorita__rejected_rows",
+        "stg_favorita__changed_days",
     } <= views
 
 
@@ -92,7 +93,7 @@ def test_every_staging_and_source_column_is_described(built_staging: str, dbt_pa
         for unique_id in in_database
         if unique_id.startswith("source.salesmon.favorita.") or unique_id.startswith("model.salesmon.stg_")
     ]
-    assert len(checked) == 9 + 8  # the staging models (8 favorita, the alert history) and the raw tables
+    assert len(checked) == 10 + 9  # the staging models (9 favorita, the alert history) and the raw tables
     for unique_id in checked:
         node = documented[unique_id]
         assert node["description"].strip(), f"{unique_id} has no description"

@@ -56,7 +56,7 @@ def unreachable_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from warehouse.generator import generate
+    from datagen import generate
 
     folder = tmp_path_factory.mktemp("faults-data")
     generate(

@@ -347,11 +347,11 @@ def pipeline_db(
     module_database: str, tmp_path_factory: pytest.TempPathFactory, prefect_harness: str
 ) -> Iterator[str]:
     """A small real pipeline run whose marts give every panel something to show."""
+    from datagen import generate
     from models_ml.score import score
     from models_ml.train import train
     from orchestration.flows import monitor_days
     from warehouse.dbt import run_dbt
-    from warehouse.generator import generate
     from warehouse.loader import load_folder
 
     with pytest.MonkeyPatch.context() as monkeypatch:

@@ -51,7 +51,7 @@ def dbt_paths(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 @pytest.fixture(scope="module")
 def features(module_database: str, tmp_path_factory: pytest.TempPathFactory, dbt_paths: list[str]) -> str:
     """Generated data loaded into raw.* and the real features mart built on it."""
-    from warehouse.generator import generate
+    from datagen import generate
     from warehouse.loader import load_folder
 
     data_dir: Path = tmp_path_factory.mktemp("ml-data")

@@ -36,10 +36,10 @@ NO_ACTUALS_DAY = date(2017, 8, 20)  # a forecast-request day: features and predi
 @pytest.fixture(scope="module")
 def monitored_db(module_database: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Generated data loaded, features mart built, a model trained, the monitored period scored."""
+    from datagen import generate
     from models_ml.score import score
     from models_ml.train import train
     from warehouse.dbt import run_dbt
-    from warehouse.generator import generate
     from warehouse.loader import load_folder
 
     data_dir: Path = tmp_path_factory.mktemp("monitoring-data")

@@ -67,12 +67,12 @@ def pipeline_db(
 ) -> Iterator[dict]:
     """Generate, load, build the features, train, score, monitor (snapshots into a workspace of this
     module's own, not the session's) and build the metrics mart."""
+    from datagen import generate
     from models_ml.score import score
     from models_ml.train import train
     from monitoring import workspace
     from orchestration.flows import monitor_days
     from warehouse.dbt import run_dbt
-    from warehouse.generator import generate
     from warehouse.loader import load_folder
 
     data_dir = tmp_path_factory.mktemp("report-data")

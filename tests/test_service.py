@@ -67,11 +67,11 @@ class Warehouse:
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     """A PostgreSQL of the module's own (so that a test may stop it), with a trained, scored model."""
+    from datagen import generate
     from models_ml.score import score
     from models_ml.train import train
     from warehouse import embedded
     from warehouse.dbt import run_dbt
-    from warehouse.generator import generate
     from warehouse.loader import load_folder
     from warehouse.settings import get_settings
 
