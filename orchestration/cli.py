@@ -362,38 +362,38 @@ def monitor(
         _fail(f"--task-runner must be one of {', '.join(TASK_RUNNERS)}, got {task_runner!r}")
     if dask_address and task_runner != "dask":
         _fail("--dask-address needs --task-runner dask")
-    from orchestration.prefect_server import PrefectServerError, started_server
+    from orchestration.prefect_server import PrefectServerError, start_server
 
     # Prefect's temporary server (without a configured API) boots while this process imports the flow
-    with started_server() as server:
-        from monitoring.slices import NoChampionError
-        from orchestration.flows import MonitoringFailed, monitor_days
+    server = start_server()
+    from monitoring.slices import NoChampionError
+    from orchestration.flows import MonitoringFailed, monitor_days
 
-        if first == last and task_runner != "dask":
-            from monitoring.report import warm_up
+    if first == last and task_runner != "dask":
+        from monitoring.report import warm_up
 
-            warm_up()  # one day is computed in this process: its Evidently import, beside the server's
-        try:
-            server.wait()
-        except PrefectServerError as exc:
-            _fail(str(exc))
-        try:
-            result = monitor_days(
-                first,
-                last,
-                model_version=model_version,
-                force=force,
-                workers=workers,
-                task_runner=task_runner,
-                html_dir=str(html) if html else None,
-                workspace=workspace,
-                dask_address=dask_address,
-            )
-        except MonitoringFailed as exc:  # the other days are stored and the marts built: say what failed
-            _echo_monitoring(exc.result)
-            _fail(str(exc))
-        except (NoChampionError, ValueError, RuntimeError) as exc:
-            _fail(str(exc))
+        warm_up()  # one day is computed in this process: its Evidently import, beside the server's
+    try:
+        server.wait()
+    except PrefectServerError as exc:
+        _fail(str(exc))
+    try:
+        result = monitor_days(
+            first,
+            last,
+            model_version=model_version,
+            force=force,
+            workers=workers,
+            task_runner=task_runner,
+            html_dir=str(html) if html else None,
+            workspace=workspace,
+            dask_address=dask_address,
+        )
+    except MonitoringFailed as exc:  # the other days are stored and the marts built: say what failed
+        _echo_monitoring(exc.result)
+        _fail(str(exc))
+    except (NoChampionError, ValueError, RuntimeError) as exc:
+        _fail(str(exc))
     _echo_monitoring(result)
 
 

@@ -2,10 +2,10 @@
 
 Without a configured Prefect API (PREFECT_API_URL), Prefect starts a temporary server the first time
 a flow talks to it: after the command imported the flow, Prefect and Evidently, and only then does
-the server's own process import Prefect's server and boot (10 to 20 s here). `started_server()`
+the server's own process import Prefect's server and boot (10 to 20 s here). `start_server()`
 starts that same server (`prefect server start`, API only: no UI, no background services) as soon as
 the command knows it needs one, so that the two boot side by side on two cores, and points this
-process's Prefect settings at it for the length of the block. With an API configured it does nothing.
+process's Prefect settings at it. With an API configured it does nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 
 STARTUP_TIMEOUT_SECONDS = 120.0
@@ -61,19 +60,18 @@ class TemporaryServer:
         )
 
 
-@contextmanager
-def started_server() -> Iterator[TemporaryServer]:
-    """Start a temporary Prefect server when no Prefect API is configured, and run the block with this
-    process's PREFECT_API_URL pointing at it; it is stopped when this process exits.
+def start_server() -> TemporaryServer:
+    """Start a temporary Prefect server when no Prefect API is configured, and point this process's
+    Prefect settings at it for the rest of the process (Prefect sends its last logs and events at
+    exit); it is stopped when this process exits.
 
-    The server's process is started before the caller imports anything heavy: the block calls
-    `wait()` on the yielded server just before it runs a flow. With an API configured, nothing starts.
+    The server's process is started before the caller imports anything heavy: the caller calls
+    `wait()` on it just before it runs a flow. With an API configured, nothing starts.
     """
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED, temporary_settings
 
     if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-        yield TemporaryServer()
-        return
+        return TemporaryServer()
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
@@ -82,8 +80,12 @@ def started_server() -> Iterator[TemporaryServer]:
     # Stopped when this process exits, after Prefect's own exit handlers (registered later, so run
     # earlier) have sent the last logs and events to it.
     atexit.register(_stop, process)
-    with temporary_settings(updates={PREFECT_API_URL: url}):
-        yield TemporaryServer(url, process)
+    _SETTINGS.enter_context(temporary_settings(updates={PREFECT_API_URL: url}))
+    return TemporaryServer(url, process)
+
+
+# The settings pointing at the server, kept for the rest of the process.
+_SETTINGS = ExitStack()
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
