@@ -445,14 +445,28 @@ def monitor(
     if first > last:
         _fail(f"--end {last} is before --start {first}")
     _require_warehouse()  # before Prefect starts, and before its retries of the first task
-    from monitoring.slices import NoChampionError
-    from orchestration.flows import TASK_RUNNERS, MonitoringFailed, monitor_days
+    from orchestration.runners import TASK_RUNNERS
 
     if task_runner not in TASK_RUNNERS:
         _fail(f"--task-runner must be one of {', '.join(TASK_RUNNERS)}, got {task_runner!r}")
     if dask_address and task_runner != "dask":
         _fail("--dask-address needs --task-runner dask")
     quiet_prefect_tracebacks(click.get_current_context(silent=True))
+    from orchestration.prefect_server import PrefectServerError, start_server
+
+    # Prefect's temporary server (without a configured API) boots while this process imports the flow
+    server = start_server()
+    from monitoring.slices import NoChampionError
+    from orchestration.flows import MonitoringFailed, monitor_days
+
+    if first == last and task_runner != "dask":
+        from monitoring.report import warm_up
+
+        warm_up()  # one day is computed in this process: its Evidently import, beside the server's
+    try:
+        server.wait()
+    except PrefectServerError as exc:
+        _fail(str(exc))
     try:
         result = monitor_days(
             first,
@@ -500,11 +514,19 @@ def monitor_online(
     first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
     if first and last and first > last:
         _fail(f"--end {last} is before --start {first}")
+    _require_warehouse()
+    quiet_prefect_tracebacks(click.get_current_context(silent=True))
+    from orchestration.prefect_server import PrefectServerError, start_server
+
+    server = start_server()
     from monitoring.slices import NoChampionError
     from orchestration.flows import MonitoringFailed
     from orchestration.flows import monitor_online as flow
 
-    quiet_prefect_tracebacks(click.get_current_context(silent=True))
+    try:
+        server.wait()
+    except PrefectServerError as exc:
+        _fail(str(exc))
     try:
         result = flow(first, last, model_version, force=force, workers=workers)
     except MonitoringFailed as exc:

@@ -35,8 +35,8 @@ from monitoring.day import DayOptions, compute_days, evidently_version
 from monitoring.online import SOURCES
 from monitoring.planning import DayResult, Plan, RunSummary, chunks
 from monitoring.storage import RunKey
+from orchestration.runners import TASK_RUNNERS, make_task_runner
 
-TASK_RUNNERS = ("process", "dask", "thread")
 # After monitoring: the thresholds seed, the metrics mart, and the ml marts (predictions vs actuals,
 # model versions), which the scoring and training before it changed.
 MONITORING_SELECTION = [
@@ -45,6 +45,9 @@ MONITORING_SELECTION = [
     "path:models/staging/monitoring",
     "path:models/marts/monitoring",
 ]
+# dbt's unit tests check the SQL against fixed inputs, not the data: they run in `make test` (and
+# `salesmon dbt build`), not in every production build (as dbt's documentation recommends).
+NO_UNIT_TESTS = ["--exclude", "test_type:unit"]
 COVERAGE_STATUSES = ("computed", "failed", "running", "not_monitored")
 
 
@@ -70,34 +73,6 @@ def retry_on_transient_db_error(task: Any, task_run: Any, state: Any) -> bool:
     except Exception:
         return False
     return False
-
-
-def make_task_runner(kind: str, workers: int, dask_address: str | None = None) -> Any:
-    """The Prefect task runner named by `kind` with `workers` workers (see the module's docstring)."""
-    workers = max(1, workers)
-    if kind == "process":
-        from prefect.task_runners import ProcessPoolTaskRunner
-
-        from monitoring.report import warm_up
-
-        return ProcessPoolTaskRunner(max_workers=workers, initializer=warm_up)
-    if kind == "thread":
-        from prefect.task_runners import ThreadPoolTaskRunner
-
-        return ThreadPoolTaskRunner(max_workers=workers)
-    if kind == "dask":
-        try:
-            from prefect_dask import DaskTaskRunner
-        except ImportError as exc:
-            raise ValueError(
-                "task_runner 'dask' needs prefect-dask: pip install -e '.[dask]' (make install does)"
-            ) from exc
-        if dask_address:
-            return DaskTaskRunner(address=dask_address)
-        return DaskTaskRunner(
-            cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True}
-        )
-    raise ValueError(f"unknown task_runner {kind!r}; expected one of {', '.join(TASK_RUNNERS)}")
 
 
 def _api_for_workers() -> AbstractContextManager[Any]:
@@ -223,20 +198,43 @@ def record_skipped_task(plan: Plan, flow_run_id: str | None, source: str = "batc
         )
 
 
-@task(name="build-monitoring-marts", retries=1, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def retry_on_dbt_connection_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a dbt build only when it could not reach the warehouse: a failed data test fails the same
+    way again (the 10 s wait and the second build were pure cost)."""
+    try:
+        state.result()
+    except Exception as exc:
+        text = str(exc).lower()
+        return "could not connect" in text or "connection refused" in text or "server closed" in text
+    return False
+
+
+@task(
+    name="build-monitoring-marts",
+    retries=1,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_on_dbt_connection_error,
+    cache_policy=NO_CACHE,
+)
 def build_monitoring_marts() -> str:
     """`dbt build` of the thresholds seed, the ml marts and the metrics mart (models/marts/monitoring)."""
     from warehouse.dbt import run_dbt
 
-    return run_dbt(["build", "--select", *MONITORING_SELECTION], quiet=True)
+    return run_dbt(["build", "--select", *MONITORING_SELECTION, *NO_UNIT_TESTS], quiet=True)
 
 
-@task(name="dbt-build", retries=1, retry_delay_seconds=10, cache_policy=NO_CACHE)
+@task(
+    name="dbt-build",
+    retries=1,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_on_dbt_connection_error,
+    cache_policy=NO_CACHE,
+)
 def build_marts_except_monitoring() -> str:
     """`dbt build` of everything but the metrics mart (features first, so that scoring sees new days)."""
     from warehouse.dbt import run_dbt
 
-    return run_dbt(["build", "--exclude", "path:models/marts/monitoring"], quiet=True)
+    return run_dbt(["build", "--exclude", "path:models/marts/monitoring", "test_type:unit"], quiet=True)
 
 
 @task(name="score", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_on_transient_db_error)
