@@ -344,7 +344,7 @@ def calibrate_model(
 
     `salesmon monitor` does this by itself before a version's first monitored day; run it again with
     --force after changing the monitoring configuration or the validation data, then rebuild the
-    metrics mart (salesmon dbt build --select path:models/staging/monitoring path:models/marts/monitoring).
+    metrics mart from the bounds on (salesmon dbt build --select fct_metric_bounds+).
     """
     from models_ml.errors import ModelError
     from monitoring.calibration import calibrate

@@ -35,16 +35,13 @@ from monitoring.day import DayOptions, compute_days, evidently_version
 from monitoring.online import SOURCES
 from monitoring.planning import DayResult, Plan, RunSummary, chunks
 from monitoring.storage import RunKey
+from warehouse.dbt import METRICS_MART, PYTHON_STAGING
 
 TASK_RUNNERS = ("process", "dask", "thread")
-# After monitoring: the thresholds seed, the metrics mart, and the ml marts (predictions vs actuals,
-# model versions), which the scoring and training before it changed.
-MONITORING_SELECTION = [
-    "monitoring_thresholds",
-    "path:models/marts/ml",
-    "path:models/staging/monitoring",
-    "path:models/marts/monitoring",
-]
+# After monitoring: the thresholds seed, the staging views over ml.* and monitoring.*, the metrics
+# mart, and the ml marts (predictions vs actuals, model versions), which the scoring and training
+# before it changed.
+MONITORING_SELECTION = ["monitoring_thresholds", *PYTHON_STAGING, "path:models/marts/ml", *METRICS_MART]
 COVERAGE_STATUSES = ("computed", "failed", "running", "not_monitored")
 
 
@@ -225,7 +222,8 @@ def record_skipped_task(plan: Plan, flow_run_id: str | None, source: str = "batc
 
 @task(name="build-monitoring-marts", retries=1, retry_delay_seconds=10, cache_policy=NO_CACHE)
 def build_monitoring_marts() -> str:
-    """`dbt build` of the thresholds seed, the ml marts and the metrics mart (models/marts/monitoring)."""
+    """`dbt build` of the thresholds seed, the staging views over ml.* and monitoring.*, the ml marts
+    and the metrics mart (models/intermediate/monitoring, models/marts/monitoring)."""
     from warehouse.dbt import run_dbt
 
     return run_dbt(["build", "--select", *MONITORING_SELECTION], quiet=True)
@@ -236,7 +234,7 @@ def build_marts_except_monitoring() -> str:
     """`dbt build` of everything but the metrics mart (features first, so that scoring sees new days)."""
     from warehouse.dbt import run_dbt
 
-    return run_dbt(["build", "--exclude", "path:models/marts/monitoring"], quiet=True)
+    return run_dbt(["build", "--exclude", *METRICS_MART], quiet=True)
 
 
 @task(name="score", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_on_transient_db_error)

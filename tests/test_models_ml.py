@@ -31,7 +31,7 @@ FAMILIES = 33
 START = date(2016, 10, 1)
 END = date(2017, 8, 15)  # last day with sales; the generator adds 16 forecast-request days after it
 LAST_FEATURE_DAY = END + timedelta(days=16)
-ML_MARTS = ["--select", "path:models/marts/ml", "--indirect-selection", "cautious"]
+ML_MARTS = ["--select", "path:models/staging/ml", "path:models/marts/ml", "--indirect-selection", "cautious"]
 
 runner = CliRunner()
 
