@@ -257,17 +257,11 @@ def train_task(monitor_from: date | None = None) -> dict[str, Any]:
 @task(name="alert-counts", cache_policy=NO_CACHE)
 def alert_counts(start: date, end: date, model_version: str, source: str = "batch") -> dict[str, int] | None:
     """Alerts per severity in marts.fct_alerts for the range, or None when that mart does not exist."""
+    from monitoring import marts
     from warehouse.db import connect
 
     with connect() as conn:
-        if conn.execute("select to_regclass('marts.fct_alerts')").fetchone()[0] is None:
-            return None
-        rows = conn.execute(
-            "select severity, count(*) from marts.fct_alerts"
-            " where slice_date between %s and %s and model_version = %s and source = %s group by severity",
-            (start, end, model_version, source),
-        ).fetchall()
-    return {str(severity): int(count) for severity, count in rows}
+        return marts.alert_counts(conn, start, end, model_version, source)
 
 
 @task(name="notify", cache_policy=NO_CACHE)
@@ -283,17 +277,11 @@ def notify_task() -> dict[str, Any]:
 def coverage_counts(start: date, end: date, model_version: str) -> dict[str, int] | None:
     """Days per monitoring status in marts.fct_monitoring_coverage_daily for the range, or None when
     that mart does not exist."""
+    from monitoring import marts
     from warehouse.db import connect
 
     with connect() as conn:
-        if conn.execute("select to_regclass('marts.fct_monitoring_coverage_daily')").fetchone()[0] is None:
-            return None
-        rows = conn.execute(
-            "select monitoring_status, count(*) from marts.fct_monitoring_coverage_daily"
-            " where slice_date between %s and %s and model_version = %s group by monitoring_status",
-            (start, end, model_version),
-        ).fetchall()
-    return {str(status): int(count) for status, count in rows}
+        return marts.coverage_counts(conn, start, end, model_version)
 
 
 @task(name="record-failed-days", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -325,10 +313,11 @@ def record_failed_days_task(
 @task(name="last-feature-day", cache_policy=NO_CACHE)
 def last_feature_day() -> date | None:
     """The last day of the features mart (forecast requests included), None when it is empty."""
+    from models_ml.features import last_feature_date
     from warehouse.db import connect
 
     with connect() as conn:
-        return conn.execute("select max(sales_date) from marts.fct_sales_features").fetchone()[0]
+        return last_feature_date(conn)
 
 
 # --- flows -----------------------------------------------------------------------------------------

@@ -408,6 +408,32 @@ def test_feature_drift_and_segments_pivot_per_column_and_segment(loaded_build: d
     assert segments[2][5] == pytest.approx(ratio) and segments[2][6] < 1e-6
 
 
+def test_a_monitoring_run_counts_alerts_and_coverage_from_the_marts(loaded_build: dict) -> None:
+    """monitoring.marts: what the flow's summary reports (alerts per severity, days per status)."""
+    from monitoring import marts
+
+    seed, graded = loaded_build["seed"], loaded_build["graded"]
+    severities = [_expected_severity(key[1], band, seed[key[1]]) for key, (_value, band) in graded.items()]
+    expected = {severity: severities.count(severity) for severity in ("warning", "critical")}
+    last = FIRST_DAY + timedelta(days=30)
+    with psycopg.connect(loaded_build["db"]) as conn:
+        assert marts.alert_counts(conn, FIRST_DAY, last, "v1") == expected
+        assert marts.alert_counts(conn, FIRST_DAY, last, "v1", source="online") == {}
+        assert marts.alert_counts(conn, FIRST_DAY, last, "v-gap") == {}
+        # v-gap: predictions on days 1-3, 11 and 12, computed on days 1 and 3
+        assert marts.coverage_counts(conn, FIRST_DAY, last, "v-gap") == {"computed": 2, "not_monitored": 3}
+        assert marts.coverage_counts(conn, FIRST_DAY, FIRST_DAY + timedelta(days=1), "v-gap") == {
+            "computed": 1,
+            "not_monitored": 1,
+        }
+        # before the first dbt build the marts do not exist: None, not an error (rolled back)
+        conn.execute("alter table marts.fct_alerts rename to fct_alerts_hidden")
+        conn.execute("alter table marts.fct_monitoring_coverage_daily rename to coverage_hidden")
+        assert marts.alert_counts(conn, FIRST_DAY, last, "v1") is None
+        assert marts.coverage_counts(conn, FIRST_DAY, last, "v-gap") is None
+        conn.rollback()
+
+
 def test_every_mart_column_is_documented(loaded_build: dict, dbt_paths: list[str]) -> None:
     run_dbt(["docs", "generate", "--no-compile", *SELECTION, *dbt_paths], quiet=True)
     target = Path(dbt_paths[dbt_paths.index("--target-path") + 1])
