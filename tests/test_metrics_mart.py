@@ -252,9 +252,10 @@ def test_mart_builds_empty_on_a_fresh_warehouse(empty_build: list[dict], module_
     statuses = {result["status"] for result in empty_build}
     assert statuses <= {"success", "pass", "no-op"}  # no-op: the exposures
     kinds = [result["unique_id"].split(".")[0] for result in empty_build]
-    # the 5 marts, fct_metric_bounds, int_metric_values_graded, the staging views of monitoring (alert
-    # history, runs, metric values, metric bounds) and of ml (model versions, predictions, request log)
-    assert kinds.count("model") == 14
+    # the 5 marts, fct_online_parity_daily, fct_metric_bounds, int_metric_values_graded, the staging
+    # views of monitoring (alert history, runs, metric values, metric bounds) and of ml (model
+    # versions, predictions, request log)
+    assert kinds.count("model") == 15
     assert kinds.count("seed") == 1
     assert kinds.count("unit_test") >= 4
     assert kinds.count("test") > 50
