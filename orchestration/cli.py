@@ -132,9 +132,10 @@ def db_status() -> None:
     if not settings.embedded:
         import psycopg
 
+        from warehouse.db import server_version
+
         try:
-            with psycopg.connect(settings.database_url, connect_timeout=5) as conn:
-                version = conn.execute("show server_version").fetchone()[0]
+            version = server_version(settings.database_url)
             _echo(f"external server reachable (PostgreSQL {version})")
         except psycopg.OperationalError as exc:
             _fail(f"external server not reachable: {exc}")
@@ -270,6 +271,7 @@ def demo(
 ) -> None:
     """The main job end to end: generate, load, dbt build, train, score and monitor the last 90 days."""
     from models_ml.features import last_actual_date
+    from models_ml.registry import champion_monitor_from
     from warehouse.db import connect
 
     started = time.monotonic()
@@ -283,9 +285,7 @@ def demo(
     _step("train", lambda: train_model(monitor_from=None))
     with connect() as conn:
         last = last_actual_date(conn)
-        monitor_from = conn.execute(
-            "select monitor_from from ml.model_registry where is_champion"
-        ).fetchone()[0]
+        monitor_from = champion_monitor_from(conn)
     first, last_day = monitor_from.isoformat(), last.isoformat()
     _step("score", lambda: score_model(start=first, end=last_day, model_version=None))
     _step("monitor", lambda: monitor(start=first, end=last_day, workers=workers))
@@ -383,7 +383,7 @@ def calibrate_model(
 
     `salesmon monitor` does this by itself before a version's first monitored day; run it again with
     --force after changing the monitoring configuration or the validation data, then rebuild the
-    metrics mart (salesmon dbt build --select path:models/staging/monitoring path:models/marts/monitoring).
+    metrics mart from the bounds on (salesmon dbt build --select fct_metric_bounds+).
     """
     from models_ml.errors import ModelError
     from monitoring.calibration import calibrate

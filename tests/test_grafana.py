@@ -383,7 +383,9 @@ def pipeline_db(
             [
                 "build",
                 "--select",
+                "path:models/staging/ml",
                 "path:models/staging/monitoring",
+                "path:models/intermediate/monitoring",
                 "path:models/marts/monitoring",
                 "path:models/marts/ml",
                 "path:models/marts/integrity+",

@@ -102,6 +102,9 @@ def pipeline_db(
             [
                 "build",
                 "--select",
+                "path:models/staging/ml",
+                "path:models/staging/monitoring",
+                "path:models/intermediate/monitoring",
                 "path:models/marts/monitoring",
                 "path:seeds/monitoring_thresholds.csv",
                 *paths,
