@@ -51,7 +51,15 @@ SCENARIOS = tuple(CAUSES)
 MONITOR_FROM = date(2017, 5, 18)
 LAST_DAY = date(2017, 8, 15)
 START = date(2016, 9, 1)
-MARTS_SELECTION = ["--select", "source:monitoring", "path:models/marts/monitoring", "path:seeds"]
+MARTS_SELECTION = [
+    "--select",
+    "source:monitoring",
+    "path:models/staging/ml",
+    "path:models/staging/monitoring",
+    "path:models/intermediate/monitoring",
+    "path:models/marts/monitoring",
+    "path:seeds",
+]
 
 
 def _say(message: str) -> None:
@@ -117,12 +125,12 @@ def _timed(case: Case, name: str, action):  # noqa: ANN001, ANN202
 
 def run_case(stores: int, seed: int, scenarios: tuple[str, ...], workdir: Path, workers: int) -> Case:
     """The quiet run and every scenario of one size and seed (see the module's docstring)."""
+    from datagen import generate
     from models_ml.score import score
     from models_ml.train import train
     from monitoring.calibration import calibrate
-    from monitoring.engine import backfill
-    from warehouse.dbt import run_dbt
-    from warehouse.generator import generate
+    from orchestration.flows import monitor_days
+    from warehouse.dbt import METRICS_MART, run_dbt
     from warehouse.loader import empty_raw_tables, load_folder
 
     case = Case(stores=stores, seed=seed, change=change_date(stores, seed))
@@ -136,19 +144,20 @@ def run_case(stores: int, seed: int, scenarios: tuple[str, ...], workdir: Path, 
         _timed(
             case,
             "dbt build",
-            lambda: run_dbt(["build", "--exclude", "path:models/marts/monitoring", *dbt_paths], quiet=True),
+            lambda: run_dbt(["build", "--exclude", *METRICS_MART, *dbt_paths], quiet=True),
         )
         trained = _timed(case, "train", lambda: train(MONITOR_FROM))
         case.model_version = version = trained.champion_version
         _timed(case, "calibrate", lambda: calibrate(version))
         _timed(case, "score", lambda: score(MONITOR_FROM, LAST_DAY, version))
-        summary = _timed(
+        quiet_run = {"workspace": False, "build_marts": False}
+        result = _timed(
             case,
             "monitor",
-            lambda: backfill(MONITOR_FROM, LAST_DAY, version, workers=workers, workspace=False),
+            lambda: monitor_days(MONITOR_FROM, LAST_DAY, version, workers=workers, **quiet_run),
         )
-        if summary.days("failed"):
-            raise RuntimeError(f"monitoring failed: {summary.days('failed')[0]}")
+        if result["failed"]:
+            raise RuntimeError(f"monitoring failed: {result['failed'][0]}")
         run_dbt(["build", *MARTS_SELECTION, *dbt_paths], quiet=True)
         with psycopg.connect(info) as conn:
             case.quiet_alerts = conn.execute(
@@ -181,7 +190,7 @@ def run_case(stores: int, seed: int, scenarios: tuple[str, ...], workdir: Path, 
             load_folder(folder)
             run_dbt(["run", "--select", "fct_sales_features", "--full-refresh", *dbt_paths], quiet=True)
             score(*days, version)
-            backfill(*days, version, workers=1, workspace=False)
+            monitor_days(*days, version, workers=1, **quiet_run)
             with psycopg.connect(info) as conn:
                 keep_results_as(conn, version, f"{version}@{scenario}")
         run_dbt(["build", *MARTS_SELECTION, *dbt_paths], quiet=True)

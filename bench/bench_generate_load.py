@@ -41,7 +41,7 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 
 def run(stores: int, start: date, end: date, work: Path) -> list[tuple[str, ...]]:
     """Generate into `work`, load twice, and return the table rows."""
-    from warehouse.generator import generate
+    from datagen import generate
     from warehouse.loader import load_folder
 
     data_dir = work / "data"

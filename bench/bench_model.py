@@ -105,7 +105,7 @@ def run(stores: int, start: date, end: date, work: Path) -> tuple[list[tuple[str
     clock = CpuClock()
     rows: list[tuple[str, ...]] = []
     if loaded == 0:
-        from warehouse.generator import generate
+        from datagen import generate
         from warehouse.loader import load_folder
 
         data_dir = work / "data"

@@ -1,41 +1,36 @@
-"""Benchmark: a 90-day monitoring backfill three ways, and optionally the full history.
+"""Benchmark: `salesmon monitor` end to end against the monitoring module's own loop (issue #11).
 
-    .venv/bin/python -m bench.bench_monitoring [--days 90] [--workers 2] [--naive-days 5] [--rounds 3]
-        [--skip-flow] [--flow-runners hybrid process] [--full-history]
+    .venv/bin/python -m bench.bench_monitoring [--days 90] [--workers 2] [--rounds 2] [--data-dir DIR]
+        [--skip-dask] [--full-history]
 
-On the full default data set (54 stores, 2013-01-01 .. 2017-08-15; generated, loaded, features built,
-a model trained and the monitored period scored on the first run, in the database
-SALESMON_BENCH_DATABASE_URL names, or in a database `salesmon_bench` of the configured server, which
-later runs reuse), in one process, Evidently imported once beforehand (not counted):
+On the full default data set (54 stores, 2013-01-01 .. 2017-08-15: generated into `--data-dir`, loaded,
+the marts built, a model trained and the monitored days scored on the first run, in the database
+SALESMON_BENCH_DATABASE_URL names or in a database `salesmon_bench` of the configured server; later
+runs reuse them), the last `--days` days:
 
-(a) naive: the loop of the original course project without its 10-second sleep: per day, read the
-    WHOLE features table joined to the predictions into pandas (`pd.read_sql`), filter the day, run
-    the same Evidently report, insert one row. It is timed on `--naive-days` days and extrapolated
-    to the whole period (each of its days costs the same: the whole table is read every time);
-(b) pure Evidently: the same reports on the slices already in memory, serially, no I/O;
-(c1) `monitoring.engine.backfill` with 1 worker, in this process: the engine's own overhead (SQL,
-    storage, runs, reading the references) over (b);
-(c) the pipeline: `backfill` with N worker processes, every day recomputed, references read afresh;
-(c') the `monitor-days` Prefect flow (one task per day) with each `--flow-runners` runner (default
-    "hybrid": tasks on threads here, slices on a pool of processes forked by a fork server), without
-    the Evidently workspace and the dbt build. Prefect's temporary server and the fork server (its
-    one import of Evidently) are started first and not counted, as Evidently's import is not
-    counted for (a) and (b).
+(a) the module's loop (`bench.module_loop`, a process of its own): train.csv loaded once, each day
+    filtered in memory, a LinearRegression, a 3-metric Evidently report, one row inserted, no sleep;
+(b) `salesmon monitor --force` on the same days, a process of its own, as a user runs it: its
+    temporary Prefect server, the process pool, every metric of every day, the Evidently workspace,
+    the dbt build of the marts; and (b') the same with `--no-workspace`.
+(a), (b) and (b') run interleaved, `--rounds` times, best kept (the machine is shared: noise only
+adds time). Then, in this process, the pure computation: every day's metrics on slices already in
+memory, serially, no I/O, with the report each run asks for (the workspace's or none), and the ratio
+of (b)'s "computing the days" (the flow's own timing) to it divided by the workers. Then a one-new-day
+run (the last day's results deleted first, best of `--rounds`), the Dask task runner on a local
+cluster of 1 and 2 workers, and with `--full-history` every day with 28 days of history (scored
+first, not counted) with `--no-workspace`.
 
-(b), (c1), (c) and (c') run in `--rounds` interleaved rounds: this 2-core machine is shared, and its
-speed drifts by 20-40% over minutes. Each pipeline's ratio pipeline / (pure Evidently / N) is taken
-against the pure time of its own round, and the verdict is on the median of the rounds (goal <= 1.25);
-naive / pipeline uses the best pipeline time (goal >= 5 with 2 workers). With `--full-history`,
-scores every day from the first day with 28 days of lags to the end with the champion, then
-backfills all of them (goal < 15 min).
+Targets: (b) <= 0.6 x (a); computing <= 1.25 x pure / workers; one new day <= 15 s; full history < 5 min.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import tempfile
+import re
+import subprocess
+import sys
 import time
 import warnings
 from datetime import date, timedelta
@@ -48,78 +43,79 @@ BENCH_DATABASE = "salesmon_bench"
 STORES = 54
 START = date(2013, 1, 1)
 END = date(2017, 8, 15)
-NAIVE_GOAL = 5.0
-OVERHEAD_GOAL = 1.25
-FULL_HISTORY_GOAL_SECONDS = 15 * 60
+LOOP_RATIO_GOAL = 0.6
+COMPUTE_GOAL = 1.25
+ONE_DAY_GOAL_SECONDS = 15.0
+FULL_HISTORY_GOAL_SECONDS = 5 * 60
 
 
 def say(message: str) -> None:
     print(message, flush=True)
 
 
-def use_bench_database() -> str:
-    """Point salesmon at the benchmark database (created on the configured server if needed)."""
-    from warehouse.settings import get_settings
-
+def bench_database() -> str:
+    """The benchmark's warehouse URL (created on the configured server if needed)."""
     url = os.environ.get("SALESMON_BENCH_DATABASE_URL")
-    if not url:
-        from warehouse.db import conninfo
+    if url:
+        return url
+    from warehouse.db import conninfo
 
-        server = make_conninfo(conninfo(), dbname="postgres")
-        with psycopg.connect(server, autocommit=True) as conn:
-            exists = conn.execute(
-                "select 1 from pg_database where datname = %s", (BENCH_DATABASE,)
-            ).fetchone()
-            if not exists:
-                conn.execute(f'create database "{BENCH_DATABASE}"')
-        url = make_conninfo(server, dbname=BENCH_DATABASE)
-    os.environ["SALESMON_DATABASE_URL"] = url
-    get_settings.cache_clear()
-    return url
+    server = make_conninfo(conninfo(), dbname="postgres")
+    with psycopg.connect(server, autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_database where datname = %s", (BENCH_DATABASE,)).fetchone():
+            conn.execute(f'create database "{BENCH_DATABASE}"')
+    return make_conninfo(server, dbname=BENCH_DATABASE)
 
 
-def prepare(days: int) -> tuple[str, date, date]:
-    """Data, features, a champion and predictions for `days` monitored days; returns (version, start, end)."""
-    from models_ml.features import last_actual_date
+def salesmon(env: dict[str, str], *args: str) -> tuple[float, str]:
+    """Run a `salesmon` command in a process of its own; its wall time and output."""
+    script = Path(sys.executable).with_name("salesmon")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "orchestration.cli"]
+    started = time.perf_counter()
+    done = subprocess.run([*command, *args], env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"salesmon {' '.join(args)} failed:\n{(done.stdout + done.stderr)[-3000:]}")
+    return seconds, done.stdout
+
+
+def timings(output: str) -> dict[str, float]:
+    """The flow's 'time: plan 0.1 s, computing the days 9.8 s, ...' line as numbers."""
+    match = re.search(r"^time: (.*)$", output, re.MULTILINE)
+    parts = (part.rsplit(" ", 2) for part in match.group(1).split(", ")) if match else ()
+    return {name: float(value) for name, value, _unit in parts}
+
+
+def prepare(env: dict[str, str], data_dir: Path, days: int) -> tuple[str, date, date]:
+    """Data, marts, a champion and predictions for the last `days` days; (version, start, end)."""
     from warehouse.db import connect
 
     with connect() as conn:
-        has_features = (
-            conn.execute("select to_regclass('marts.fct_sales_features')").fetchone()[0] is not None
-        )
-        champion = conn.execute("select model_version, monitor_from from ml.model_registry where is_champion")
-        champion = champion.fetchone()
+        has_features = conn.execute("select to_regclass('marts.fct_sales_features')").fetchone()[0]
+        champion = conn.execute("select model_version from ml.model_registry where is_champion").fetchone()
+    if not (data_dir / "train.csv").exists():
+        from datagen import generate
+
+        generate(data_dir, stores=STORES, start=START, end=END)
+        has_features = None
     if not has_features:
-        from warehouse.dbt import run_dbt
-        from warehouse.generator import generate
-        from warehouse.loader import load_folder
-
-        with tempfile.TemporaryDirectory(prefix="salesmon-bench-") as folder:
-            clock = time.perf_counter()
-            generate(Path(folder), stores=STORES, start=START, end=END)
-            load_folder(Path(folder))
-            say(f"generated and loaded the full data set in {time.perf_counter() - clock:.0f} s")
-        clock = time.perf_counter()
-        run_dbt(["run", "--select", "+fct_sales_features"], quiet=True)
-        say(f"built the features mart in {time.perf_counter() - clock:.0f} s")
-    if champion is None:
-        from models_ml.train import train
-
-        clock = time.perf_counter()
-        result = train()
-        champion = (result.champion_version, result.windows.monitor_from)
-        say(f"trained {champion[0]} in {time.perf_counter() - clock:.0f} s")
-    version, monitor_from = champion
+        for step in (("load", "--data-dir", str(data_dir)), ("dbt", "build"), ("train",)):
+            seconds, _ = salesmon(env, *step)
+            say(f"prepared: salesmon {' '.join(step)} in {seconds:.0f} s")
+    elif champion is None:
+        seconds, _ = salesmon(env, "train")
+        say(f"prepared: salesmon train in {seconds:.0f} s")
     with connect() as conn:
-        last = last_actual_date(conn)
-    start, end = monitor_from, min(last, monitor_from + timedelta(days=days - 1))
-    score_range(version, start, end)
+        version = conn.execute("select model_version from ml.model_registry where is_champion").fetchone()[0]
+        end = conn.execute("select max(sales_date) from marts.fct_sales_features where sales is not null")
+        end = end.fetchone()[0]
+    start = end - timedelta(days=days - 1)
+    score_range(env, version, start, end)
     return version, start, end
 
 
-def score_range(version: str, start: date, end: date) -> None:
+def score_range(env: dict[str, str], version: str, start: date, end: date) -> None:
     """Score the days of a range that have no prediction of the version yet."""
-    from models_ml.score import score
     from warehouse.db import connect
 
     with connect() as conn:
@@ -128,68 +124,29 @@ def score_range(version: str, start: date, end: date) -> None:
             " where model_version = %s and sales_date between %s and %s",
             (version, start, end),
         ).fetchone()[0]
-        days = conn.execute(
-            "select count(distinct sales_date) from marts.fct_sales_features"
-            " where sales_date between %s and %s",
-            (start, end),
-        ).fetchone()[0]
-    if scored < days:
-        clock = time.perf_counter()
-        score(start, end, version)
-        say(f"scored {start} .. {end} in {time.perf_counter() - clock:.0f} s")
+    if scored < (end - start).days + 1:
+        seconds, _ = salesmon(env, "score", "--start", start.isoformat(), "--end", end.isoformat())
+        say(f"prepared: scored {start} .. {end} in {seconds:.0f} s")
 
 
-def naive(version: str, days: list[date]) -> float:
-    """The course project's loop on `days`: whole table to pandas, filter, report, insert one row."""
-    import pandas as pd
-
-    from monitoring.config import DEFAULT_CONFIG
-    from monitoring.report import run_report
-    from monitoring.results import SliceContext
-    from monitoring.slices import get_reference
-    from warehouse.db import connect
-
-    config = DEFAULT_CONFIG
-    columns = ", ".join(
-        f"features.{column}"
-        for column in dict.fromkeys(
-            ["sales_date", "store_nbr", "family", "sales", *config.feature_columns, *config.segment_types]
-        )
-    )
-    query = (
-        f"select {columns}, predictions.prediction from marts.fct_sales_features as features"
-        " left join ml.predictions as predictions on predictions.sales_date = features.sales_date"
-        " and predictions.store_nbr = features.store_nbr and predictions.family = features.family"
-        " and predictions.model_version = %(version)s"
-    )
+def module_loop(url: str, data_dir: Path, start: date, end: date) -> float:
+    """(a): the module's loop in a process of its own; its wall time."""
+    command = [sys.executable, "-m", "bench.module_loop", "--data-dir", str(data_dir)]
+    command += ["--start", start.isoformat(), "--end", end.isoformat(), "--database", url]
     started = time.perf_counter()
-    with connect() as conn:
-        conn.execute(
-            "create temporary table naive_metrics (slice_date date, prediction_drift double precision)"
-        )
-        for day in days:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                table = pd.read_sql(query, conn, params={"version": version})
-            current = table[pd.to_datetime(table["sales_date"]).dt.date == day].copy()
-            for column in config.categorical_columns:
-                current[column] = current[column].astype(str)
-            reference = get_reference(conn, version, day.isoweekday(), config)
-            values, _ = run_report(SliceContext(day, version, config, current, reference), render=False)
-            drift = next(value.value for value in values if value.name == "prediction_drift_score")
-            conn.execute("insert into naive_metrics values (%s, %s)", (day, drift))
-            say(f"  naive {day}: {len(table):,} rows read, {time.perf_counter() - started:.1f} s so far")
+    subprocess.run(command, check=True, capture_output=True)
     return time.perf_counter() - started
 
 
-def pure_evidently(version: str, days: list[date]) -> float:
-    """The same reports on slices already in memory, serially; only the report time is counted."""
+def pure(version: str, days: list[date], view: str | None) -> float:
+    """Every day's metrics on slices already in memory, serially, no I/O (references read first)."""
     from monitoring.config import DEFAULT_CONFIG
-    from monitoring.report import run_report
+    from monitoring.report import run_report, warm_up
     from monitoring.results import SliceContext
     from monitoring.slices import get_reference, load_slice
     from warehouse.db import connect
 
+    warm_up()
     with connect() as conn:
         contexts = [
             SliceContext(
@@ -201,43 +158,25 @@ def pure_evidently(version: str, days: list[date]) -> float:
             )
             for day in days
         ]
-    for ctx in contexts[:1]:
-        run_report(ctx, render=False)  # reference-derived values cached, as in a worker
+    for ctx in contexts[:7]:
+        run_report(ctx, view=view)  # reference-derived values cached, as in a worker
     started = time.perf_counter()
     for ctx in contexts:
-        run_report(ctx, render=False)
+        run_report(ctx, view=view)
     return time.perf_counter() - started
 
 
-def pipeline(version: str, start: date, end: date, workers: int) -> float:
-    """`backfill` with `workers` forked worker processes, every day recomputed."""
-    from monitoring.engine import backfill
-    from monitoring.slices import clear_reference_cache
+def forget_day(day: date) -> None:
+    """Delete a day's monitoring results, so that the next run computes it as a new day."""
+    from warehouse.db import connect
 
-    clear_reference_cache()  # the backfill reads the references itself, as it would in a new process
-    started = time.perf_counter()
-    summary = backfill(start, end, version, force=True, workers=workers, workspace=False)
-    seconds = time.perf_counter() - started
-    assert not summary.days("failed"), summary.days("failed")[:3]
-    return seconds
+    with connect() as conn:
+        conn.execute("delete from monitoring.metric_values where slice_date = %s", (day,))
+        conn.execute("delete from monitoring.runs where slice_date = %s", (day,))
 
 
-def prefect_flow(version: str, start: date, end: date, workers: int, task_runner: str) -> float:
-    """The monitor-days flow with the given task runner (Prefect's temporary server already up)."""
-    from orchestration.flows import monitor_days
-
-    started = time.perf_counter()
-    monitor_days(
-        start,
-        end,
-        version,
-        force=True,
-        workers=workers,
-        task_runner=task_runner,
-        workspace=False,
-        build_marts=False,
-    )
-    return time.perf_counter() - started
+def verdict(ok: bool) -> str:
+    return "MET" if ok else "NOT MET"
 
 
 def main() -> None:
@@ -246,126 +185,97 @@ def main() -> None:
     )
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--naive-days", type=int, default=5, help="days the naive loop is timed on")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of (b), (c1), (c) and (c'); best kept")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--data-dir", type=Path, default=None, help="default: $SALESMON_HOME/bench-data")
+    parser.add_argument("--skip-dask", action="store_true")
     parser.add_argument("--full-history", action="store_true")
-    parser.add_argument("--skip-flow", action="store_true", help="do not time the Prefect flow")
-    parser.add_argument(
-        "--flow-runners", nargs="+", default=["hybrid"], help="task runners the flow is timed with"
-    )
     args = parser.parse_args()
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
     warnings.filterwarnings("ignore")
+    from warehouse.settings import get_settings
 
-    use_bench_database()
-    version, start, end = prepare(args.days)
+    url = bench_database()
+    env = {**os.environ, "SALESMON_DATABASE_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env["DO_NOT_TRACK"] = "1"
+    os.environ["SALESMON_DATABASE_URL"] = url  # this process reads the same warehouse
+    get_settings.cache_clear()
+    data_dir = args.data_dir or get_settings().home / "bench-data"
+    version, start, end = prepare(env, data_dir, args.days)
     days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
-    say(f"model {version}; monitored period {start} .. {end} ({len(days)} days), {args.workers} workers")
+    span = ["--start", start.isoformat(), "--end", end.isoformat(), "--workers", str(args.workers)]
+    say(f"model {version}; {start} .. {end} ({len(days)} days), {args.workers} workers, {args.rounds} rounds")
+    salesmon(env, "monitor", *span)  # calibrated and computed once, so that every timed run is alike
 
-    clock = time.perf_counter()
-    from monitoring.report import warm_up
+    runs: dict[str, list[float]] = {"loop": [], "monitor": [], "monitor --no-workspace": []}
+    computing: dict[str, list[float]] = {"monitor": [], "monitor --no-workspace": []}
+    for number in range(1, args.rounds + 1):
+        runs["loop"].append(module_loop(url, data_dir, start, end))
+        say(f"round {number}: (a) the module's loop: {runs['loop'][-1]:.1f} s")
+        for name, extra in (("monitor", ()), ("monitor --no-workspace", ("--no-workspace",))):
+            seconds, output = salesmon(env, "monitor", *span, "--force", *extra)
+            runs[name].append(seconds)
+            computing[name].append(timings(output).get("computing the days", float("nan")))
+            say(f"round {number}: (b) salesmon {name}: {seconds:.1f} s end to end; {timings(output)}")
 
-    warm_up()
-    say(f"imported Evidently in {time.perf_counter() - clock:.1f} s (once per process)")
-
-    naive_sample = days[: max(1, args.naive_days)]
-    naive_seconds = naive(version, naive_sample) / len(naive_sample) * len(days)
-    say(f"(a) naive loop: {naive_seconds:.0f} s for {len(days)} days (timed on {len(naive_sample)} days)")
-    flow_runners = [] if args.skip_flow else args.flow_runners
-    if flow_runners:
-        from prefect import flow
-
-        from monitoring.engine import start_fork_server
-
-        @flow
-        def start_server() -> None:
-            """A no-op flow: starts Prefect's temporary server before the timed flow."""
-
-        clock = time.perf_counter()
-        start_server()
-        say(f"Prefect temporary server up in {time.perf_counter() - clock:.0f} s (not counted)")
-        clock = time.perf_counter()
-        start_fork_server(wait=True)
+    loop = min(runs["loop"])
+    say("")
+    say(f"(a) the module's loop, best of {args.rounds}: {loop:.1f} s")
+    for name in ("monitor", "monitor --no-workspace"):
+        ratio = min(runs[name]) / loop
         say(
-            f"fork server of the flow's slice processes up, Evidently imported, in"
-            f" {time.perf_counter() - clock:.1f} s (not counted, as for (a) and (b))"
+            f"(b) salesmon {name}: {min(runs[name]):.1f} s = {ratio:.2f} x the loop"
+            f" (target <= {LOOP_RATIO_GOAL}: {verdict(ratio <= LOOP_RATIO_GOAL)})"
         )
-    # Rounds of (b), (c1), (c) and (c'), interleaved, best of each kept (as timeit does): on a shared
-    # machine, noise only ever adds time, and it comes and goes over minutes.
-    times: dict[str, list[float]] = {}
-    for round_number in range(1, args.rounds + 1):
-        pure_seconds = pure_evidently(version, days)
-        times.setdefault("pure", []).append(pure_seconds)
+    for name, view in (("monitor", "dashboard"), ("monitor --no-workspace", None)):
+        seconds = pure(version, days, view)
+        ratio = min(computing[name]) / (seconds / args.workers)
         say(
-            f"round {round_number}: (b) pure Evidently, serial, slices in memory: {pure_seconds:.1f} s"
-            f" ({pure_seconds / len(days):.2f} s/day)"
+            f"computing the days, salesmon {name}: {min(computing[name]):.1f} s; pure computation, serial,"
+            f" in memory: {seconds:.1f} s ({seconds / len(days) * 1000:.0f} ms a day); computing /"
+            f" (pure / {args.workers}) = {ratio:.2f}"
+            f" (target <= {COMPUTE_GOAL}: {verdict(ratio <= COMPUTE_GOAL)})"
         )
-        seconds = pipeline(version, start, end, 1)
-        times.setdefault("serial", []).append(seconds)
-        say(f"round {round_number}: (c1) pipeline, backfill in this process (1 worker): {seconds:.1f} s")
-        seconds = pipeline(version, start, end, args.workers)
-        times.setdefault("backfill (forked workers)", []).append(seconds)
-        say(f"round {round_number}: (c) pipeline, backfill with {args.workers} processes: {seconds:.1f} s")
-        for task_runner in flow_runners:
-            seconds = prefect_flow(version, start, end, args.workers, task_runner)
-            times.setdefault(f"monitor-days flow, {task_runner}", []).append(seconds)
+
+    one_day = []
+    for _ in range(args.rounds):
+        forget_day(end)
+        seconds, output = salesmon(env, "monitor", "--start", end.isoformat(), "--end", end.isoformat())
+        one_day.append(seconds)
+        say(f"one new day ({end}): {seconds:.1f} s end to end; {timings(output)}")
+    say(
+        f"one new day, best of {args.rounds}: {min(one_day):.1f} s"
+        f" (target <= {ONE_DAY_GOAL_SECONDS:g} s: {verdict(min(one_day) <= ONE_DAY_GOAL_SECONDS)})"
+    )
+
+    if not args.skip_dask:
+        for workers in (1, 2):
+            dask = ["--task-runner", "dask", "--workers", str(workers), "--force", "--no-workspace"]
+            seconds, output = salesmon(
+                env, "monitor", "--start", start.isoformat(), "--end", end.isoformat(), *dask
+            )
             say(
-                f"round {round_number}: (c') pipeline, monitor-days flow, {task_runner} runner:"
-                f" {seconds:.1f} s"
+                f"Dask, local cluster of {workers} worker(s): {seconds:.1f} s end to end,"
+                f" computing the days {timings(output).get('computing the days', float('nan')):.1f} s"
             )
 
-    pure_rounds = times.pop("pure")
-    serial_rounds = times.pop("serial")
-    overheads = sorted(serial / pure - 1 for serial, pure in zip(serial_rounds, pure_rounds, strict=True))
-    say("")
-    say(
-        f"pure Evidently, best of {args.rounds} rounds: {min(pure_rounds):.1f} s; the engine's own overhead"
-        f" (SQL, storage, runs, references) in one process: median {statistics.median(overheads):.0%}"
-    )
-    say(
-        "ratios per round (each pipeline against the pure time of its own round, which cancels the"
-        " machine's slow drifts); the verdict is on their median"
-    )
-    say(
-        f"{'pipeline':32} {'best s':>7} {'naive/pipeline':>15}"
-        f" {'pipeline/(pure/N) per round':>28} {'median':>7}"
-    )
-    for name, rounds in times.items():
-        speedup = naive_seconds / min(rounds)
-        ratios = [seconds / (pure / args.workers) for seconds, pure in zip(rounds, pure_rounds, strict=True)]
-        median = statistics.median(ratios)
-        say(
-            f"{name:32} {min(rounds):7.1f} {speedup:10.1f} {'PASS' if speedup >= NAIVE_GOAL else 'MISS':>4}"
-            f" {' '.join(f'{ratio:.2f}' for ratio in ratios):>28} {median:7.2f}"
-            f" {'PASS' if median <= OVERHEAD_GOAL else 'MISS'}"
-        )
-    say(f"goals: naive/pipeline >= {NAIVE_GOAL:g}, pipeline/(pure Evidently/workers) <= {OVERHEAD_GOAL:g}")
-
     if args.full_history:
-        full_history(version, args.workers)
+        full_history(env, version, args.workers)
 
 
-def full_history(version: str, workers: int) -> None:
-    """Score every day that has 28 days of lags, then backfill all of them."""
-    from models_ml.features import last_actual_date
+def full_history(env: dict[str, str], version: str, workers: int) -> None:
+    """Every day with 28 days of history, scored first (not counted), then monitored end to end."""
     from warehouse.db import connect
 
     with connect() as conn:
-        first = conn.execute("select min(sales_date) from marts.fct_sales_features").fetchone()[
-            0
-        ] + timedelta(28)
-        last = last_actual_date(conn)
-    score_range(version, first, last)
-    started = time.perf_counter()
-    from monitoring.engine import backfill
-
-    summary = backfill(first, last, version, force=True, workers=workers, workspace=False)
-    seconds = time.perf_counter() - started
-    verdict = "PASS" if seconds < FULL_HISTORY_GOAL_SECONDS else "MISS"
+        first = conn.execute("select min(sales_date) from marts.fct_sales_features").fetchone()[0]
+        last = conn.execute("select max(sales_date) from marts.fct_sales_features where sales is not null")
+        first, last = first + timedelta(days=28), last.fetchone()[0]
+    score_range(env, version, first, last)
+    span = ["--start", first.isoformat(), "--end", last.isoformat(), "--workers", str(workers)]
+    seconds, output = salesmon(env, "monitor", *span, "--force", "--no-workspace")
     say(
-        f"full history {first} .. {last}: {summary.render()};"
-        f" {seconds / 60:.1f} min ({verdict}, goal < 15 min)"
+        f"full history {first} .. {last} ({(last - first).days + 1} days), --no-workspace:"
+        f" {seconds / 60:.1f} min end to end ({timings(output)})"
+        f" (target < 5 min: {verdict(seconds < FULL_HISTORY_GOAL_SECONDS)})"
     )
 
 

@@ -1,7 +1,8 @@
 """The model registry in PostgreSQL: versions, artifacts, the champion flag, importances, reference rows.
 
 Everything a scorer needs is in the database: `load_model()` reads the champion's (or a named
-version's) pickled Pipeline from `ml.model_registry.artifact`, checks its SHA-256 and returns it.
+version's) pickled Pipeline from `ml.model_registry.artifact`, checks its SHA-256 and the
+scikit-learn version that pickled it (`sklearn_version`), and returns it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import joblib
 import pandas as pd
 import psycopg
+import sklearn
 from psycopg import sql
 from sklearn.pipeline import Pipeline
 
@@ -79,8 +82,46 @@ def deserialize(artifact: bytes, sha256: str | None = None) -> Pipeline:
     return joblib.load(io.BytesIO(artifact))
 
 
+class SklearnVersionWarning(UserWarning):
+    """A model was pickled by another patch release of scikit-learn, or by an unknown one."""
+
+
+def check_sklearn_version(model_version: str, pickled_by: str | None, installed: str | None = None) -> None:
+    """Refuse a model pickled by another scikit-learn minor release (its pickles are not guaranteed to
+    load or to predict the same); warn for another patch release or an unrecorded version."""
+    installed = installed or sklearn.__version__
+    if pickled_by == installed:
+        return
+    fix = f"retrain (salesmon train) or install scikit-learn=={pickled_by}"
+    if pickled_by is None:
+        warnings.warn(
+            f"model {model_version} has no recorded scikit-learn version (registered before versions were"
+            f" recorded); loading it with scikit-learn {installed}",
+            SklearnVersionWarning,
+            stacklevel=3,
+        )
+    elif pickled_by.split(".")[:2] != installed.split(".")[:2]:
+        raise ModelError(
+            f"model {model_version} was pickled by scikit-learn {pickled_by}, but {installed} is installed:"
+            f" {fix}"
+        )
+    else:
+        warnings.warn(
+            f"model {model_version} was pickled by scikit-learn {pickled_by}, {installed} is installed"
+            f" (same minor release: loading it); to silence this, {fix}",
+            SklearnVersionWarning,
+            stacklevel=3,
+        )
+
+
 def version_stamp(conn: psycopg.Connection, now: datetime | None = None) -> str:
-    """A fresh version prefix like `20261127T051233` (UTC), suffixed when a version with it exists."""
+    """A fresh version prefix like `20261127T051233` (UTC), suffixed when a version with it exists.
+
+    Call it inside the transaction that registers the versions (`save_training`): it locks the
+    registry against other registrations until that transaction ends, so two trainings in the same
+    second get two stamps instead of colliding.
+    """
+    conn.execute("lock table ml.model_registry in share row exclusive mode")
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
     candidate, suffix = stamp, 1
     while conn.execute(
@@ -118,9 +159,9 @@ def save_training(
                 insert into ml.model_registry (
                     model_version, algorithm, params, features, train_start, train_end, valid_start,
                     valid_end, monitor_from, valid_rmsle, valid_mae, valid_rmse, metrics, is_champion,
-                    artifact, artifact_sha256
+                    artifact, artifact_sha256, sklearn_version
                 )
-                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 """,
                 (
                     record.model_version,
@@ -139,6 +180,7 @@ def save_training(
                     record.is_champion,
                     artifact,
                     sha256,
+                    sklearn.__version__,
                 ),
             )
         champion = champions[0].model_version
@@ -186,6 +228,12 @@ def champion_version(conn: psycopg.Connection) -> str | None:
     return row[0] if row else None
 
 
+def champion_monitor_from(conn: psycopg.Connection) -> date | None:
+    """The champion's first monitored day, or None before the first training."""
+    row = conn.execute("select monitor_from from ml.model_registry where is_champion").fetchone()
+    return row[0] if row else None
+
+
 def list_versions(conn: psycopg.Connection) -> list[str]:
     """Every registered version, newest first."""
     rows = conn.execute(
@@ -210,7 +258,7 @@ def load_model(
     if version is None:
         row = conn.execute(
             """
-            select model_version, artifact, artifact_sha256, features
+            select model_version, artifact, artifact_sha256, features, sklearn_version
             from ml.model_registry
             where is_champion
             """
@@ -220,7 +268,7 @@ def load_model(
     else:
         row = conn.execute(
             """
-            select model_version, artifact, artifact_sha256, features
+            select model_version, artifact, artifact_sha256, features, sklearn_version
             from ml.model_registry
             where model_version = %s
             """,
@@ -230,5 +278,6 @@ def load_model(
             known = list_versions(conn)
             hint = f"known versions: {', '.join(known[:5])}" if known else FIRST_TRAIN_HINT
             raise ModelError(f"unknown model version {version!r}; {hint}")
-    model_version, artifact, sha256, features = row
+    model_version, artifact, sha256, features, pickled_by = row
+    check_sklearn_version(model_version, pickled_by)
     return model_version, deserialize(bytes(artifact), sha256), list(features)

@@ -168,3 +168,68 @@ def write_predictions(
             """
         )
     return len(rows)
+
+
+# The features of a day read the sales of the 28 days before it (fct_sales_features' lookback_days):
+# a changed day changes the features of the days up to 28 after it.
+LOOKBACK_DAYS = 28
+
+_STALE_DAYS_SQL = """
+with scored as (
+    select sales_date, min(scored_at) as scored_at
+    from ml.predictions
+    where model_version = %(model_version)s
+    group by sales_date
+),
+
+rebuilt as (
+    select day, max(features_built_at) as built_at
+    from raw.changed_days
+    where features_built_at is not null and (rows_inserted > 0 or (replaced and rows_changed > 0))
+    group by day
+)
+
+select scored.sales_date
+from scored
+inner join rebuilt
+    on scored.sales_date between rebuilt.day and rebuilt.day + %(lookback)s
+group by scored.sales_date, scored.scored_at
+having max(rebuilt.built_at) > scored.scored_at
+order by scored.sales_date
+"""
+
+
+def stale_days(conn: psycopg.Connection, model_version: str) -> list[date]:
+    """Days with predictions of `model_version` whose features were rebuilt after they were scored:
+    days a load inserted or replaced rows of (raw.changed_days), or up to LOOKBACK_DAYS after one,
+    once the features model has rebuilt them (features_built_at)."""
+    rows = conn.execute(_STALE_DAYS_SQL, {"model_version": model_version, "lookback": LOOKBACK_DAYS})
+    return [day for (day,) in rows]
+
+
+def day_ranges(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days as runs of consecutive days: [(first, last), ...]."""
+    ranges: list[tuple[date, date]] = []
+    for day in days:
+        if ranges and day == ranges[-1][1] + timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def rescore_changed(
+    model_version: str | None = None, *, progress: Progress | None = None
+) -> list[ScoreResult]:
+    """Score again the days whose inputs changed since they were scored (see `stale_days`), with the
+    champion or `model_version`; the next monitoring run then recomputes those days, whose slice
+    signature (scoring time, actuals) has changed. Returns one result per run of consecutive days."""
+    from models_ml.registry import champion_version
+    from warehouse.db import connect
+
+    with connect() as conn:
+        version = model_version or champion_version(conn)
+        if version is None:
+            raise ModelError("no champion in ml.model_registry: train a model first (salesmon train)")
+        days = stale_days(conn, version)
+    return [score(first, last, version, progress=progress) for first, last in day_ranges(days)]

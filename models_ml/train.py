@@ -184,7 +184,9 @@ def train(
     say(f"permutation importance of {champion} in {timings['importance']:.1f} s")
 
     clock = time.monotonic()
-    with connect(autocommit=True) as conn:  # save_training's transaction is then the real one
+    # one transaction from the version stamp to the registration: a training registering at the same
+    # second waits for this one (version_stamp locks the registry) and then gets another stamp
+    with connect(autocommit=True) as conn, conn.transaction():
         stamp = version_stamp(conn)
         versions = {name: f"{stamp}-{name}" for name in fitted}
         records = [

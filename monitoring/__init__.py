@@ -1,6 +1,8 @@
 """Batch monitoring of the sales-forecasting model: daily slices, Evidently metrics, idempotent storage.
 
-`monitoring.engine.compute_day` computes one slice (a day and a model version) and writes its metrics;
-`monitoring.engine.backfill` runs many days on a process pool; the Prefect flows in
-`orchestration.flows` run the same functions as one task per day.
+`monitoring.planning` sorts a range of days (to compute, already done, without predictions) and cuts
+it into chunks; `monitoring.day` computes and stores one day (`compute_day`) or a chunk of planned
+days (`compute_days`); `monitoring.storage` writes the runs and metric rows. The `monitor-days`
+Prefect flow in `orchestration.flows` is the one orchestrator: one task per chunk of days on a
+Prefect task runner (a process pool, or Dask).
 """

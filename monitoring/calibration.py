@@ -36,7 +36,6 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -151,13 +150,18 @@ def _validation_start(conn: psycopg.Connection, model_version: str) -> date:
     return row[0]
 
 
-@lru_cache(maxsize=2)
-def _model(model_version: str) -> tuple[Any, list[str]]:
+_MODELS: dict[str, tuple[Any, list[str]]] = {}
+
+
+def _model(conn: psycopg.Connection, model_version: str) -> tuple[Any, list[str]]:
     """The fitted pipeline of a model version and its input columns, loaded once per process."""
     from models_ml.registry import load_model
 
-    _, model, features = load_model(model_version)
-    return model, features
+    if model_version not in _MODELS:
+        _, model, features = load_model(model_version, conn=conn)
+        _MODELS.clear()  # one version at a time: a pipeline can be large
+        _MODELS[model_version] = (model, features)
+    return _MODELS[model_version]
 
 
 def _backcast_slices(
@@ -174,7 +178,7 @@ def _backcast_slices(
     if not frames:
         return pd.DataFrame(columns=["sales_date"])
     frame = pd.concat(frames, ignore_index=True)
-    model, features = _model(model_version)
+    model, features = _model(conn, model_version)
     with threadpool_limits(1):
         prediction = np.clip(np.asarray(model.predict(frame[features]), dtype="float64"), 0.0, None)
     return as_slice_frame(frame.assign(prediction=prediction), config)
@@ -185,19 +189,22 @@ def weekday_values(
     weekday: int,
     config: MonitoringConfig = DEFAULT_CONFIG,
     backcast_days: int = BACKCAST_DAYS,
+    *,
+    conninfo: str | None = None,
 ) -> pd.DataFrame:
     """The calibrated metrics of one weekday's calibration days: one row per day, kind and metric key.
 
     The unit of work a Prefect task (or a worker process) computes: the seven weekdays are
-    independent, and `store_calibration` fits the bounds from their values together.
+    independent, and `store_calibration` fits the bounds from their values together. `conninfo` is
+    the warehouse's connection string (a worker's task is given it); default the configured one.
     """
     from monitoring.report import run_report
     from warehouse.db import connect
 
     rows: list[tuple] = []
-    with connect(autocommit=True) as conn:
+    with psycopg.connect(conninfo, autocommit=True) if conninfo else connect(autocommit=True) as conn:
         for kind, ctx in weekday_days(conn, model_version, weekday, config, backcast_days):
-            values, _ = run_report(ctx, render=False)
+            values, _ = run_report(ctx)
             rows += [_row(ctx.day, kind, value) for value in values if _calibrated(value, kind)]
     return pd.DataFrame(rows, columns=VALUE_FRAME_COLUMNS)
 

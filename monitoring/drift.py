@@ -1,17 +1,24 @@
-"""Drift metrics of a slice against its like-for-like reference, computed by Evidently.
+"""Drift metrics of a slice against its like-for-like reference, scored by Evidently's statistical tests.
 
-- `prediction_drift_score`: Evidently `ValueDrift` of the prediction column (score, test, and
-  Evidently's own verdict with its default threshold for the method, kept as information: alerts
-  come from the bounds learned by calibration). Numerical columns and the prediction are compared on
-  log1p(x) when the configuration says so (the default; see `MonitoringConfig`): the test is then
-  stored as e.g. `wasserstein(log1p)`.
-- `column_drift_score` per monitored feature column (`ValueDrift`, same fields).
-- `drifted_columns_count` / `drifted_columns_share`: how many of the tested columns Evidently's
-  `ValueDrift` found drifted at its default thresholds, and their share. This is what Evidently's
-  `DriftedColumnsCount` reports with the same per-column tests (a test checks it), but
-  `DriftedColumnsCount` runs every column's test a second time (a quarter of the report's time), so
-  it is only added to drawn reports (HTML, Evidently UI), where its widget is shown. The metrics
-  mart counts drifted columns against the learned bounds instead (`fct_model_health_daily`).
+- `prediction_drift_score`: the drift of the prediction column (score, test, and Evidently's own
+  verdict with its default threshold for the method, kept as information: alerts come from the
+  bounds learned by calibration). Numerical columns and the prediction are compared on log1p(x) when
+  the configuration says so (the default; see `MonitoringConfig`): the test is then stored as e.g.
+  `wasserstein(log1p)`.
+- `column_drift_score` per monitored feature column (same fields).
+- `drifted_columns_count` / `drifted_columns_share`: how many of the tested columns Evidently's test
+  calls drifted at its default threshold, and their share (what Evidently's `DriftedColumnsCount`
+  reports with the same per-column tests). The metrics mart counts drifted columns against the
+  learned bounds instead (`fct_model_health_daily`).
+
+Each score is the value Evidently's `ValueDrift` metric gives: the same registered Evidently test
+(`get_stattest`, the registry its `DataDriftOptions` resolve a method name in), called on the same
+column with infinities and nulls dropped, as `ValueDrift` does. What `ValueDrift` adds on top is
+plot data and plotly widgets, drawn inside the calculation whether or not anything is shown: four
+fifths of a report's time (measured in docs/monitoring.md). So a slice's values come from the tests
+alone, and `ValueDrift` and `DriftedColumnsCount` are only put in reports that are shown: drawn
+ones (`--html`: every column) and the Evidently workspace's (the two columns its dashboard plots).
+tests/test_monitoring.py checks that the scores, thresholds and verdicts equal `ValueDrift`'s.
 
 A column is tested when it has values on both sides and is not one constant value on both sides
 (a constant column cannot drift; store attributes are constant in a one-store data set). A column
@@ -22,9 +29,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from monitoring.config import MonitoringConfig
 from monitoring.results import FamilyPart, MetricValue, SliceContext, as_float
 
 FAMILY = "drift"
+# The monitored columns whose drift the Evidently workspace's dashboard plots, beside the prediction.
+DASHBOARD_COLUMNS = ("onpromotion",)
 
 
 def _reference_values(ctx: SliceContext) -> dict[str, frozenset[Any]]:
@@ -59,88 +72,105 @@ def tested_columns(ctx: SliceContext) -> tuple[list[str], list[str]]:
     return tested, empty
 
 
-def _detected(result: Any) -> bool | None:
-    """Evidently's verdict for a ValueDrift result: its 'drift' test failed means drift detected."""
-    for test in result.tests or []:
-        if test.id == "drift":
-            return str(getattr(test.status, "value", test.status)).upper() == "FAIL"
-    return None
+def drift_values(frame: pd.DataFrame, column: str, config: MonitoringConfig) -> pd.Series:
+    """The values the drift of `column` is tested on: log1p of the non-negative amounts when the
+    configuration compares the column on the log scale, else the column as it is."""
+    if config.on_log_scale(column):
+        return np.log1p(frame[column].clip(lower=0.0))
+    return frame[column]
 
 
-def _threshold(result: Any) -> float | None:
-    """The threshold Evidently's own drift test applied (its default for the method)."""
-    for test in result.tests or []:
-        if test.id == "drift":
-            return as_float(test.metric_config.params.get("threshold"))
-    return None
+def _column_type(column: str, config: MonitoringConfig) -> Any:
+    from evidently.legacy.core import ColumnType
+
+    return ColumnType.Categorical if column in config.categorical_columns else ColumnType.Numerical
+
+
+def _reference_series(ctx: SliceContext, column: str) -> pd.Series:
+    """The reference's tested values of a column, without infinities and nulls (cached on it)."""
+    cache = ctx.reference.derived.setdefault(f"{FAMILY}:series", {})
+    series = cache.get(column)
+    if series is None:
+        series = cache[column] = _clean(drift_values(ctx.reference.frame, column, ctx.config))
+    return series
+
+
+def _clean(values: pd.Series) -> pd.Series:
+    """What Evidently's column drift tests are given: the values without infinities and nulls."""
+    return values.replace([-np.inf, np.inf], np.nan).dropna()
+
+
+def score(ctx: SliceContext, column: str) -> MetricValue:
+    """The drift of one column (or the prediction) of the slice against its reference, with
+    Evidently's registered test for the configured method (see the module's docstring)."""
+    from evidently.legacy.calculations.stattests import get_stattest
+
+    config = ctx.config
+    reference = _reference_series(ctx, column)
+    current = _clean(drift_values(ctx.current, column, config))
+    name = "prediction_drift_score" if column == config.prediction_column else "column_drift_score"
+    column_name = "" if column == config.prediction_column else column
+    stattest = config.stattest_label(column)
+    if reference.empty or current.empty:
+        return MetricValue(FAMILY, name, None, column_name=column_name, stattest=stattest)
+    kind = _column_type(column, config)
+    test = get_stattest(reference, current, kind, config.stattest_for(column))
+    result = test(reference, current, kind, None)
+    return MetricValue(
+        FAMILY,
+        name,
+        as_float(result.drift_score),
+        column_name=column_name,
+        stattest=stattest,
+        threshold=as_float(result.actual_threshold),
+        detected=bool(result.drifted),
+    )
+
+
+def display_metrics(ctx: SliceContext, columns: list[str]) -> list[Any]:
+    """Evidently's `ValueDrift` of each given column (monitored columns or the prediction), for a
+    report that is shown: they draw the distributions the stored scores summarise."""
+    from evidently.metrics import ValueDrift
+
+    config = ctx.config
+    return [
+        ValueDrift(column=config.drift_column(column), method=config.stattest_for(column))
+        for column in columns
+    ]
 
 
 def build(ctx: SliceContext) -> FamilyPart:
-    """The drift family's metrics for the slice's report and how to read them back."""
-    from evidently.metrics import DriftedColumnsCount, ValueDrift
+    """The drift family's values of the slice, and the Evidently metrics that show them."""
+    from evidently.metrics import DriftedColumnsCount
 
     config = ctx.config
     tested, empty = tested_columns(ctx)
-    prediction_metric = ValueDrift(
-        column=config.drift_column(config.prediction_column),
-        method=config.stattest_for(config.prediction_column),
-    )
-    column_metrics = {
-        column: ValueDrift(column=config.drift_column(column), method=config.stattest_for(column))
-        for column in tested
-    }
-    count_metric = None
+    prediction = score(ctx, config.prediction_column)
+    columns = [score(ctx, column) for column in tested]
+    columns += [
+        MetricValue(
+            FAMILY, "column_drift_score", None, column_name=column, stattest=config.stattest_label(column)
+        )
+        for column in empty
+    ]
+    drifted = sum(1 for value in columns if value.detected)
+    values = [
+        prediction,
+        *columns,
+        MetricValue(FAMILY, "drifted_columns_count", float(drifted)),
+        MetricValue(FAMILY, "drifted_columns_share", drifted / len(tested) if tested else None),
+    ]
+    display = display_metrics(ctx, [config.prediction_column, *tested])
     if tested:
-        count_metric = DriftedColumnsCount(
-            columns=[config.drift_column(column) for column in tested],
-            per_column_method={config.drift_column(column): config.stattest_for(column) for column in tested},
-        )
-    metrics: list[Any] = [prediction_metric, *column_metrics.values()]
-
-    def collect(snapshot: Any) -> list[MetricValue]:
-        results = snapshot.metric_results
-        values: list[MetricValue] = []
-        result = results[prediction_metric.metric_id]
-        values.append(
-            MetricValue(
-                FAMILY,
-                "prediction_drift_score",
-                as_float(result.value),
-                stattest=config.stattest_label(config.prediction_column),
-                threshold=_threshold(result),
-                detected=_detected(result),
+        display.append(
+            DriftedColumnsCount(
+                columns=[config.drift_column(column) for column in tested],
+                per_column_method={
+                    config.drift_column(column): config.stattest_for(column) for column in tested
+                },
             )
         )
-        for column, metric in column_metrics.items():
-            result = results[metric.metric_id]
-            values.append(
-                MetricValue(
-                    FAMILY,
-                    "column_drift_score",
-                    as_float(result.value),
-                    column_name=column,
-                    stattest=config.stattest_label(column),
-                    threshold=_threshold(result),
-                    detected=_detected(result),
-                )
-            )
-        for column in empty:
-            values.append(
-                MetricValue(
-                    FAMILY,
-                    "column_drift_score",
-                    None,
-                    column_name=column,
-                    stattest=config.stattest_label(column),
-                )
-            )
-        verdicts = [
-            value.detected for value in values if value.name == "column_drift_score" and value.column_name
-        ]
-        drifted = sum(1 for verdict in verdicts if verdict)
-        values.append(MetricValue(FAMILY, "drifted_columns_count", float(drifted)))
-        values.append(MetricValue(FAMILY, "drifted_columns_share", drifted / len(tested) if tested else None))
-        return values
-
-    display = [count_metric] if count_metric is not None else []
-    return FamilyPart(metrics=metrics, collect=collect, display_metrics=display)
+    dashboard = display_metrics(
+        ctx, [config.prediction_column, *(column for column in DASHBOARD_COLUMNS if column in tested)]
+    )
+    return FamilyPart(collect=lambda snapshot: values, display_metrics=display, dashboard_metrics=dashboard)

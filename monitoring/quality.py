@@ -1,11 +1,12 @@
 """Data-quality metrics of a slice.
 
-From Evidently (in the slice's one report): `row_count` (`RowCount`), `column_missing_share` per
-monitored column and the prediction (`MissingValueCount`), `missing_values_share` (their missing cells
-over all their cells).
-With pandas: `mean_prediction` and `mean_sales` (null until actuals exist; Evidently's `MeanValue` draws
-a distribution plot on every call, a tenth of a report's time for one number, so it is only in drawn
-reports), and, because they compare the slice with facts of the reference that Evidently does not model,
+Counted with pandas: `row_count`, `column_missing_share` per monitored column and the prediction,
+`missing_values_share` (their missing cells over all their cells): what Evidently's `RowCount` and
+`MissingValueCount` give (tests/test_monitoring.py compares them), which are put in the reports that
+are shown (the workspace's dashboard plots them) rather than run for two counts per column on every
+slice. `mean_prediction` and `mean_sales` (null until actuals exist; Evidently's `MeanValue` draws a
+distribution plot on every call, so it is only in drawn reports), and, because they compare the slice
+with facts of the reference that Evidently does not model,
 `expected_row_count` (distinct store x family pairs in the like-for-like reference), `row_count_ratio`,
 `zero_sales_store_share` (stores whose every family sold 0 that day, among stores with actuals; null
 without actuals), `zero_sales_store_share_reference` (the same over the reference's store-days),
@@ -65,40 +66,37 @@ def unseen_counts(ctx: SliceContext, seen: dict[str, set[Any]]) -> dict[str, int
 
 
 def build(ctx: SliceContext) -> FamilyPart:
-    """The quality family's metrics for the slice's report and how to read them back."""
+    """The quality family's values of the slice, and the Evidently metrics that show them."""
     from evidently.metrics import MeanValue, MissingValueCount, RowCount
 
     config = ctx.config
     facts = _reference_facts(ctx)
     missing_columns = [*config.feature_columns, config.prediction_column]
-    row_metric = RowCount()
     # Numerical columns are in Evidently's dataset as their log1p copies (same nulls), see report.py.
-    missing_metrics = {
-        column: MissingValueCount(column=config.drift_column(column)) for column in missing_columns
-    }
-    metrics: list[Any] = [row_metric, *missing_metrics.values()]
+    dashboard: list[Any] = [
+        RowCount(),
+        *(MissingValueCount(column=config.drift_column(column)) for column in missing_columns),
+    ]
     display: list[Any] = [MeanValue(column=config.prediction_column)]
     if ctx.has_actuals:
         display.append(MeanValue(column=config.target_column))
 
     def collect(snapshot: Any) -> list[MetricValue]:
-        results = snapshot.metric_results
-        row_count = float(results[row_metric.metric_id].value)
+        row_count = float(len(ctx.current))
         expected = float(facts["expected_row_count"])
         values = [
             MetricValue(FAMILY, "row_count", row_count),
             MetricValue(FAMILY, "expected_row_count", expected),
             MetricValue(FAMILY, "row_count_ratio", row_count / expected if expected else None),
         ]
-        missing_cells = 0.0
-        for column, metric in missing_metrics.items():
-            result = results[metric.metric_id]
-            missing_cells += float(result.count.value)
-            values.append(
-                MetricValue(FAMILY, "column_missing_share", as_float(result.share.value), column_name=column)
-            )
+        missing = ctx.current[missing_columns].isna().sum()
+        for column in missing_columns:
+            share = float(missing[column]) / row_count if row_count else None
+            values.append(MetricValue(FAMILY, "column_missing_share", share, column_name=column))
         cells = row_count * len(missing_columns)
-        values.append(MetricValue(FAMILY, "missing_values_share", missing_cells / cells if cells else None))
+        values.append(
+            MetricValue(FAMILY, "missing_values_share", float(missing.sum()) / cells if cells else None)
+        )
         values.append(
             MetricValue(FAMILY, "mean_prediction", as_float(ctx.current[config.prediction_column].mean()))
         )
@@ -124,4 +122,4 @@ def build(ctx: SliceContext) -> FamilyPart:
         values.append(MetricValue(FAMILY, "unseen_category_count", float(sum(unseen.values()))))
         return values
 
-    return FamilyPart(metrics=metrics, collect=collect, display_metrics=display)
+    return FamilyPart(collect=collect, display_metrics=display, dashboard_metrics=dashboard)

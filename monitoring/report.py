@@ -1,24 +1,22 @@
 """The one Evidently report of a slice: every family's metrics, run once on the slice and its reference.
 
-Evidently is imported lazily (about 7 s) and only here and in the family modules' `build`; a worker
-process calls `warm_up()` once (the process pool's initializer) so that no slice pays for the import.
+Evidently is imported lazily (5 to 8 s) and only here and in the family modules; a worker process
+imports it once, on its first slice (or in `warm_up`), and keeps it for every later one.
 
-Evidently 0.7 draws every `ValueDrift` result's plotly widgets inside the calculation itself, which is
-about 70% of the report's time and is only needed for an HTML report or the Evidently UI. When
-neither is wanted, `run_report(render=False)` switches that drawing off for the length of the run
-(a context variable read by a thin wrapper around `ValueDriftCalculation._render`); the metric values
-are the same either way.
+What a report holds depends on who looks at it (`view`): the values alone (`None`: calibration,
+`--no-workspace`), plus the metrics the Evidently workspace's dashboard plots (`"dashboard"`), or
+every metric with its widgets for an HTML file (`"full"`). Only Evidently's public API is used:
+metrics that draw plots while they compute (`ValueDrift`, `DriftedColumnsCount`, `MeanValue`, `MAE`,
+`RMSE`) are only added to reports that are shown, and the values they would give are computed from
+the same rows by the family modules (drift scores by Evidently's own statistical tests).
 """
 
 from __future__ import annotations
 
-import contextvars
-import functools
 import warnings
 from datetime import datetime, time
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from monitoring import drift, performance, quality
@@ -26,45 +24,16 @@ from monitoring.results import FamilyPart, MetricValue, SliceContext
 from monitoring.slices import Reference
 
 FAMILIES = (quality, drift, performance)
-
-_RENDER_WIDGETS: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "salesmon_render_widgets", default=True
-)
-
-
-def _install_render_switch() -> None:
-    """Wrap ValueDrift's widget drawing so that a run can switch it off (idempotent)."""
-    from evidently.metrics import column_statistics
-
-    calculation = getattr(column_statistics, "ValueDriftCalculation", None)
-    original = getattr(calculation, "_render", None)
-    if original is None or getattr(original, "_salesmon_switch", False):
-        return
-
-    def _render(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if _RENDER_WIDGETS.get():
-            return original(self, *args, **kwargs)
-        return []
-
-    _render._salesmon_switch = True  # type: ignore[attr-defined]
-    calculation._render = _render  # type: ignore[union-attr]
+VIEWS = (None, "dashboard", "full")
 
 
 def warm_up() -> None:
-    """Import Evidently and its metrics once in this process (a worker's initializer)."""
+    """Import Evidently and its metrics in this process (a worker's initializer), so that the first
+    slice does not pay for it."""
     import evidently  # noqa: F401
+    import evidently.legacy.calculations.stattests  # noqa: F401
     import evidently.metrics  # noqa: F401
     import scipy.stats  # noqa: F401
-
-    _install_render_switch()
-
-
-@functools.lru_cache(maxsize=1)
-def evidently_version() -> str:
-    """The installed Evidently version, without importing it."""
-    from importlib.metadata import version
-
-    return version("evidently")
 
 
 def data_definition(config: Any, has_actuals: bool) -> Any:
@@ -109,40 +78,39 @@ def reference_dataset(reference: Reference, config: Any, has_actuals: bool = Tru
     return dataset
 
 
-def log_columns(config: Any) -> dict[str, str]:
-    """The columns compared on log1p(x): original name -> name of the log1p column."""
-    columns = [*config.numerical_columns, config.prediction_column]
-    return {column: config.drift_column(column) for column in columns if config.on_log_scale(column)}
-
-
 def evidently_frame(frame: pd.DataFrame, config: Any) -> pd.DataFrame:
     """The columns Evidently sees: monitored features (numerical ones as log1p copies when compared on
     log1p), the prediction and the target, and the prediction's log1p copy."""
-    logs = log_columns(config)
     data = pd.DataFrame(index=frame.index)
     for column in config.feature_columns:
-        if column in logs:
-            data[logs[column]] = np.log1p(frame[column].clip(lower=0.0))
-        else:
-            data[column] = frame[column]
+        data[config.drift_column(column)] = drift.drift_values(frame, column, config)
     data[config.prediction_column] = frame[config.prediction_column]
     data[config.target_column] = frame[config.target_column]
-    if config.prediction_column in logs:
-        data[logs[config.prediction_column]] = np.log1p(frame[config.prediction_column].clip(lower=0.0))
+    if config.on_log_scale(config.prediction_column):
+        prediction = config.prediction_column
+        data[config.drift_column(prediction)] = drift.drift_values(frame, prediction, config)
     return data
 
 
-def run_report(ctx: SliceContext, *, render: bool = True) -> tuple[list[MetricValue], Any]:
-    """Run the slice's single report (all families' metrics) and read every family's values back.
+def run_report(ctx: SliceContext, *, view: str | None = None) -> tuple[list[MetricValue], Any]:
+    """Run the slice's single report and read every family's values back.
 
-    Returns the metric values and the Evidently snapshot (for the HTML file and the workspace).
+    `view` says who will look at the snapshot (see the module's docstring): None, "dashboard" or
+    "full". Returns the metric values (the same whatever the view) and the Evidently snapshot (for
+    the HTML file and the workspace; None when no view is asked for and no family needs a report:
+    the values are then computed without one).
     """
     from evidently import Dataset, Report
 
-    warm_up()
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; expected one of {VIEWS}")
     parts: list[FamilyPart] = [family.build(ctx) for family in FAMILIES]
+    if view is None and not any(part.metrics for part in parts):
+        return [value for part in parts for value in part.collect(None)], None
     metrics = [metric for part in parts for metric in part.metrics]
-    if render:
+    if view is not None:
+        metrics += [metric for part in parts for metric in part.dashboard_metrics]
+    if view == "full":
         metrics += [metric for part in parts for metric in part.display_metrics]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numpy's 0/0 in Evidently's statistics of an all-null column
@@ -152,24 +120,31 @@ def run_report(ctx: SliceContext, *, render: bool = True) -> tuple[list[MetricVa
         )
     reference = reference_dataset(ctx.reference, ctx.config, ctx.has_actuals)
     report = Report(
-        metrics,
+        _unique(metrics),
         include_tests=True,
         metadata={"model_version": ctx.model_version, "slice_date": ctx.day.isoformat()},
         tags=[ctx.model_version],
     )
-    token = _RENDER_WIDGETS.set(render)
-    try:
-        with warnings.catch_warnings():
-            # sklearn's "R^2 is not well-defined" from Evidently's regression widgets on one-row bins,
-            # numpy's empty-slice warnings on columns without values: noise, not results.
-            warnings.simplefilter("ignore")
-            snapshot = report.run(
-                current,
-                reference,
-                timestamp=datetime.combine(ctx.day, time()),
-                name=f"{ctx.day.isoformat()} {ctx.model_version}",
-            )
-    finally:
-        _RENDER_WIDGETS.reset(token)
+    with warnings.catch_warnings():
+        # sklearn's "R^2 is not well-defined" from Evidently's regression widgets on one-row bins,
+        # numpy's empty-slice warnings on columns without values: noise, not results.
+        warnings.simplefilter("ignore")
+        snapshot = report.run(
+            current,
+            reference,
+            timestamp=datetime.combine(ctx.day, time()),
+            name=f"{ctx.day.isoformat()} {ctx.model_version}",
+        )
     values = [value for part in parts for value in part.collect(snapshot)]
     return values, snapshot
+
+
+def _unique(metrics: list[Any]) -> list[Any]:
+    """The metrics without repeats (the dashboard's drift metrics are among the drawn ones)."""
+    seen: set[str] = set()
+    unique = []
+    for metric in metrics:
+        if metric.metric_id not in seen:
+            seen.add(metric.metric_id)
+            unique.append(metric)
+    return unique

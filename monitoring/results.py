@@ -49,12 +49,14 @@ class FamilyPart:
     """A metric family's share of the slice's single Evidently report, and how to read it back.
 
     `metrics` go into the one Report of the slice; `collect(snapshot)` reads their results by metric
-    id and adds what the family computes without Evidently. `display_metrics` are added only when the
-    report is drawn (HTML file, Evidently UI): they show what is stored but are not read back.
+    id and adds what the family computes without Evidently. The others show what is stored and are
+    not read back: `dashboard_metrics` are added to the reports kept in the Evidently workspace (what
+    its dashboard plots), `display_metrics` (and the dashboard's) to drawn reports (HTML files).
     """
 
     metrics: list[Any] = field(default_factory=list)
     display_metrics: list[Any] = field(default_factory=list)
+    dashboard_metrics: list[Any] = field(default_factory=list)
     collect: Callable[[Any], list[MetricValue]] = lambda snapshot: []
 
 

@@ -1,4 +1,4 @@
-"""What names the cause of each of the generator's scenarios (warehouse/generator.py), for the tests and
+"""What names the cause of each of the generator's scenarios (datagen/), for the tests and
 the acceptance benchmark that check that every scenario is caught: a metric, or (metric, column) where
 the column is the cause."""
 

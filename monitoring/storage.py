@@ -21,6 +21,7 @@ from monitoring.results import MetricValue
 METRIC_COLUMNS = (
     "slice_date",
     "model_version",
+    "source",
     "metric_family",
     "metric_name",
     "column_name",
@@ -35,6 +36,7 @@ METRIC_COLUMNS = (
 
 METRIC_TYPES = (
     "date",
+    "text",
     "text",
     "text",
     "text",
@@ -59,6 +61,7 @@ select distinct on (runs.slice_date)
     runs.slice_signature
 from monitoring.runs as runs
 where runs.model_version = %(model_version)s
+    and runs.source = %(source)s
     and runs.slice_date between %(start)s and %(end)s
     and runs.status = 'success'
 order by runs.slice_date, runs.finished_at desc
@@ -74,10 +77,31 @@ class RunKey:
     slice_signature: str
 
 
-def finished_days(conn: psycopg.Connection, model_version: str, start: date, end: date) -> dict[date, RunKey]:
-    """The days of a range whose latest successful run exists, with that run's fingerprints."""
-    rows = conn.execute(_LATEST_SUCCESS_SQL, {"model_version": model_version, "start": start, "end": end})
+def finished_days(
+    conn: psycopg.Connection, model_version: str, start: date, end: date, source: str = "batch"
+) -> dict[date, RunKey]:
+    """The days of a range whose latest successful run (of the source) exists, with its fingerprints."""
+    params = {"model_version": model_version, "start": start, "end": end, "source": source}
+    rows = conn.execute(_LATEST_SUCCESS_SQL, params)
     return {day: RunKey(config, reference, signature or "") for day, config, reference, signature in rows}
+
+
+def succeeded_days(
+    conn: psycopg.Connection,
+    model_version: str,
+    days: Sequence[date],
+    flow_run_id: str | None,
+    source: str = "batch",
+) -> set[date]:
+    """The days among `days` that a flow run stored (a successful run of that flow run)."""
+    if not flow_run_id:
+        return set()
+    rows = conn.execute(
+        "select distinct slice_date from monitoring.runs where model_version = %s and slice_date = any(%s)"
+        " and flow_run_id = %s and status = 'success' and source = %s",
+        (model_version, list(days), flow_run_id, source),
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
 def start_run(
@@ -88,6 +112,7 @@ def start_run(
     key: RunKey,
     evidently_version: str,
     flow_run_id: str | None,
+    source: str = "batch",
 ) -> uuid.UUID:
     """Record the start of a slice's computation (committed at once, so a crash leaves 'running')."""
     with conn.transaction():
@@ -99,6 +124,7 @@ def start_run(
             evidently_version=evidently_version,
             flow_run_id=flow_run_id,
             status="running",
+            source=source,
         )
 
 
@@ -112,19 +138,21 @@ def _insert_run(
     flow_run_id: str | None,
     status: str,
     error: str | None = None,
+    source: str = "batch",
 ) -> uuid.UUID:
     """Insert one monitoring.runs row: 'running' (started now), or a finished 'failed' one."""
     run_id = uuid.uuid4()
     conn.execute(
-        "insert into monitoring.runs (run_id, flow_run_id, slice_date, model_version, config_hash,"
+        "insert into monitoring.runs (run_id, flow_run_id, slice_date, model_version, source, config_hash,"
         " reference_hash, slice_signature, evidently_version, status, error, started_at, finished_at)"
-        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp(),"
+        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp(),"
         " case when %s::text = 'running' then null else clock_timestamp() end)",
         (
             run_id,
             flow_run_id,
             day,
             model_version,
+            source,
             key.config_hash,
             key.reference_hash,
             key.slice_signature,
@@ -146,6 +174,7 @@ def write_slice(
     values: Sequence[MetricValue],
     row_count: int,
     snapshot_id: str | None,
+    source: str = "batch",
 ) -> list[str]:
     """Replace the slice's metric rows and mark its run successful, in one transaction.
 
@@ -154,11 +183,12 @@ def write_slice(
     with conn.transaction():
         conn.execute(
             "select pg_advisory_xact_lock(hashtext('salesmon.slice'), hashtext(%s))",
-            (f"{model_version}|{day.isoformat()}",),
+            (f"{model_version}|{day.isoformat()}|{source}",),
         )
         conn.execute(
-            "delete from monitoring.metric_values where slice_date = %s and model_version = %s",
-            (day, model_version),
+            "delete from monitoring.metric_values where slice_date = %s and model_version = %s"
+            " and source = %s",
+            (day, model_version, source),
         )
         with conn.cursor().copy(_COPY_SQL) as copy:
             copy.set_types(METRIC_TYPES)
@@ -167,6 +197,7 @@ def write_slice(
                     (
                         day,
                         model_version,
+                        source,
                         value.family,
                         value.name,
                         value.column_name,
@@ -182,11 +213,11 @@ def write_slice(
         replaced = conn.execute(
             "with earlier as ("
             " select run_id, snapshot_id from monitoring.runs"
-            " where slice_date = %s and model_version = %s and run_id <> %s and snapshot_id is not null"
-            " for update)"
+            " where slice_date = %s and model_version = %s and source = %s and run_id <> %s"
+            " and snapshot_id is not null for update)"
             " update monitoring.runs as runs set snapshot_id = null from earlier"
             " where runs.run_id = earlier.run_id returning earlier.snapshot_id",
-            (day, model_version, run_id),
+            (day, model_version, source, run_id),
         ).fetchall()
         conn.execute(
             "update monitoring.runs set status = 'success', finished_at = clock_timestamp(), row_count = %s,"
@@ -216,6 +247,7 @@ def record_skipped(
     keys: dict[date, RunKey],
     evidently_version: str,
     flow_run_id: str | None,
+    source: str = "batch",
 ) -> int:
     """Record one 'skipped' run per day that a backfill did not recompute; returns how many."""
     rows = [
@@ -224,6 +256,7 @@ def record_skipped(
             flow_run_id,
             day,
             model_version,
+            source,
             keys[day].config_hash,
             keys[day].reference_hash,
             keys[day].slice_signature,
@@ -235,9 +268,10 @@ def record_skipped(
         return 0
     with conn.transaction(), conn.cursor() as cursor:
         cursor.executemany(
-            "insert into monitoring.runs (run_id, flow_run_id, slice_date, model_version, config_hash,"
-            " reference_hash, slice_signature, evidently_version, status, started_at, finished_at)"
-            " values (%s, %s, %s, %s, %s, %s, %s, %s, 'skipped', clock_timestamp(), clock_timestamp())",
+            "insert into monitoring.runs (run_id, flow_run_id, slice_date, model_version, source,"
+            " config_hash, reference_hash, slice_signature, evidently_version, status, started_at,"
+            " finished_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'skipped', clock_timestamp(),"
+            " clock_timestamp())",
             rows,
         )
     return len(rows)
@@ -252,6 +286,7 @@ def record_failed_day(
     evidently_version: str,
     flow_run_id: str,
     error: str,
+    source: str = "batch",
 ) -> str:
     """Make sure a day that failed in a flow run has that run's 'failed' row, whatever killed it.
 
@@ -260,19 +295,26 @@ def record_failed_day(
     database unreachable, the worker pool broken) gets a failed run. Returns what it did: 'recorded'
     (the day's failure was already there), 'marked' or 'inserted'.
     """
-    params = {"flow_run_id": flow_run_id, "day": day, "model_version": model_version, "error": error[:4000]}
+    params = {
+        "flow_run_id": flow_run_id,
+        "day": day,
+        "model_version": model_version,
+        "error": error[:4000],
+        "source": source,
+    }
     with conn.transaction():
         marked = conn.execute(
             "update monitoring.runs set status = 'failed', finished_at = clock_timestamp(), error = %(error)s"
             " where flow_run_id = %(flow_run_id)s and slice_date = %(day)s"
-            " and model_version = %(model_version)s and status = 'running' returning run_id",
+            " and model_version = %(model_version)s and source = %(source)s and status = 'running'"
+            " returning run_id",
             params,
         ).fetchall()
         if marked:
             return "marked"
         recorded = conn.execute(
             "select 1 from monitoring.runs where flow_run_id = %(flow_run_id)s and slice_date = %(day)s"
-            " and model_version = %(model_version)s and status = 'failed'",
+            " and model_version = %(model_version)s and source = %(source)s and status = 'failed'",
             params,
         ).fetchone()
         if recorded:
@@ -286,6 +328,7 @@ def record_failed_day(
             flow_run_id=flow_run_id,
             status="failed",
             error=error[:4000],
+            source=source,
         )
     return "inserted"
 

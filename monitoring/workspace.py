@@ -39,6 +39,7 @@ import fcntl
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -229,3 +230,61 @@ def snapshot_ids(path: str | Path | None = None) -> set[str]:
         state = _state(root)
         project_id = _find_project(state)
         return {str(snapshot_id) for snapshot_id in state.list_snapshots(project_id)} if project_id else set()
+
+
+# An unreferenced snapshot younger than this may be a live run's, about to be recorded.
+ORPHAN_GRACE_SECONDS = 3600.0
+
+
+def save_html(snapshot: Any, path: str | Path) -> None:
+    """Write a snapshot's HTML report atomically: to a temporary file beside it, then renamed (a run
+    killed mid-write leaves only the temporary file, which `remove_orphans` removes)."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex}{_PART_SUFFIX}")
+    try:
+        snapshot.save_html(str(temporary))
+        os.replace(temporary, final)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def remove_orphans(
+    referenced: set[str],
+    *,
+    html_dir: str | Path | None = None,
+    all_unreferenced: bool = False,
+    path: str | Path | None = None,
+) -> int:
+    """Remove what killed runs left: the project's snapshots that no monitoring.runs row points to
+    (`referenced`), and half-written HTML reports in `html_dir`. Returns how many files went.
+
+    An unreferenced snapshot younger than ORPHAN_GRACE_SECONDS is kept unless `all_unreferenced`
+    (the caller knows that no other run is live): it may be a live run's, not recorded yet.
+    """
+    removed = 0
+    if html_dir and Path(html_dir).is_dir():
+        for leftover in Path(html_dir).glob(f".*.html.*{_PART_SUFFIX}"):
+            leftover.unlink(missing_ok=True)
+            removed += 1
+    root = _root(path)
+    if not root.exists():
+        return removed
+    cutoff = time.time() - ORPHAN_GRACE_SECONDS
+    with _locked(root):
+        state = _state(root)
+        project_id = _find_project(state)
+        if project_id is None:
+            return removed
+        for snapshot_id in sorted(str(snapshot_id) for snapshot_id in state.list_snapshots(project_id)):
+            if snapshot_id in referenced:
+                continue
+            files = list((root / project_id).rglob(f"{snapshot_id}*"))
+            if not all_unreferenced and any(file.stat().st_mtime > cutoff for file in files):
+                continue
+            try:
+                state.delete_snapshot(project_id, snapshot_id)
+            except FileNotFoundError:
+                continue
+            removed += 1
+    return removed

@@ -9,10 +9,16 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 
+from orchestration.cli_errors import SalesmonGroup, quiet_prefect_tracebacks
+
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="Monitor a retail sales-forecasting model."
+    cls=SalesmonGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    help="Monitor a retail sales-forecasting model.",
 )
 db_app = typer.Typer(
     no_args_is_help=True, help="The warehouse: the embedded PostgreSQL or the server a URL names."
@@ -29,6 +35,46 @@ def _fail(message: str) -> None:
 
 def _echo(message: str) -> None:
     typer.echo(message)
+
+
+@app.callback()
+def _global_options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an error (also SALESMON_DEBUG=1).")
+    ] = False,
+    use_pghost: Annotated[
+        bool,
+        typer.Option(
+            "--use-pghost",
+            help="Use the server that PGHOST (PGPORT, PGDATABASE, PGUSER) names, when SALESMON_DATABASE_URL"
+            " is not set (also SALESMON_USE_PGHOST=1). salesmon creates its schemas and a role there.",
+        ),
+    ] = False,
+) -> None:
+    """Options for every command."""
+    import os
+
+    from warehouse.settings import get_settings, ignored_pghost
+
+    if use_pghost:
+        # for this process and the worker processes it starts (Prefect, dbt)
+        os.environ["SALESMON_USE_PGHOST"] = "1"
+        get_settings.cache_clear()
+    pghost = ignored_pghost()
+    if pghost:
+        typer.secho(
+            f"note: PGHOST={pghost} is set but not used: salesmon uses its embedded PostgreSQL"
+            " (pass --use-pghost or set SALESMON_USE_PGHOST=1 to use that server)",
+            err=True,
+            dim=True,
+        )
+
+
+def _require_warehouse() -> None:
+    """Connect (and bootstrap) now: an unreachable warehouse is reported before any slow start-up."""
+    from warehouse.db import ensure_bootstrapped
+
+    ensure_bootstrapped()
 
 
 def _parse_date(value: str | None, name: str) -> date | None:
@@ -86,9 +132,10 @@ def db_status() -> None:
     if not settings.embedded:
         import psycopg
 
+        from warehouse.db import server_version
+
         try:
-            with psycopg.connect(settings.database_url, connect_timeout=5) as conn:
-                version = conn.execute("show server_version").fetchone()[0]
+            version = server_version(settings.database_url)
             _echo(f"external server reachable (PostgreSQL {version})")
         except psycopg.OperationalError as exc:
             _fail(f"external server not reachable: {exc}")
@@ -102,19 +149,21 @@ def db_status() -> None:
 
 
 @db_app.command("url")
-def db_url() -> None:
-    """Print the connection URL (starts the embedded server if needed)."""
+def db_url(
+    show_password: Annotated[
+        bool, typer.Option("--show-password", help="Include the password, when the URL has one.")
+    ] = False,
+) -> None:
+    """Print the connection URL, without its password (starts the embedded server if needed)."""
     from psycopg.conninfo import conninfo_to_dict
 
     from warehouse.db import conninfo
+    from warehouse.errors import public_url
 
     info = conninfo()
-    params = conninfo_to_dict(info)
-    if "host" in params and "://" not in info:
-        user = params.get("user", "postgres")
-        _echo(f"postgresql://{user}@{params['host']}:{params.get('port', 5432)}/{params.get('dbname', '')}")
-    else:
-        _echo(info)
+    _echo(public_url(info, show_password=show_password))
+    if conninfo_to_dict(info).get("password") and not show_password:
+        typer.secho("(password left out: --show-password prints it)", err=True, dim=True)
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -139,7 +188,7 @@ def data_generate(
     ] = None,
 ) -> None:
     """Write a data set in the Kaggle Store Sales format (train, test, stores, oil, holidays, ...)."""
-    from warehouse.generator import generate
+    from datagen import generate
 
     try:
         result = generate(
@@ -164,15 +213,32 @@ def data_generate(
 @app.command("load")
 def load(
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Folder with the Kaggle CSV files.")],
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="Replace stored rows whose values changed in the files (corrections); without it they"
+            " are counted and left as they are.",
+        ),
+    ] = False,
 ) -> None:
-    """Load Kaggle-format CSV files into raw.* (idempotent; bad rows go to raw.rejected_rows)."""
+    """Load Kaggle-format CSV files into raw.* (idempotent; bad rows go to raw.rejected_rows).
+
+    Rows whose values differ from the stored ones are reported per file and per day; --update
+    replaces them, and the days they touch are rebuilt by the next `salesmon dbt build` (features)
+    and `salesmon score --changed`. Plausible dates: SALESMON_FIRST_DATE (default 2000-01-01) to
+    SALESMON_LAST_DATE (default today; test.csv may go a year further).
+    """
     from warehouse.loader import LoadError, load_folder
 
     try:
-        summary = load_folder(data_dir, progress=_echo)
+        summary = load_folder(data_dir, update=update, progress=_echo)
     except LoadError as exc:
         _fail(str(exc))
     _echo(summary.render())
+    changed = sum(item.rows_changed for item in summary.files)
+    if changed and not update:
+        _echo(f"{changed:,} rows differ from what is stored: run `salesmon load --update` to replace them")
 
 
 @app.command("dbt", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -205,21 +271,21 @@ def demo(
 ) -> None:
     """The main job end to end: generate, load, dbt build, train, score and monitor the last 90 days."""
     from models_ml.features import last_actual_date
+    from models_ml.registry import champion_monitor_from
     from warehouse.db import connect
 
     started = time.monotonic()
+    _require_warehouse()
     if not (data_dir / "train.csv").exists():
         data_generate(
             out=data_dir, stores=stores, start=start, end=end, seed=42, scenario="none", change_date=None
         )
-    _step("load", lambda: load(data_dir=data_dir))
+    _step("load", lambda: load(data_dir=data_dir, update=False))
     _step("dbt build", lambda: _dbt_or_exit(["build"]))
     _step("train", lambda: train_model(monitor_from=None))
     with connect() as conn:
         last = last_actual_date(conn)
-        monitor_from = conn.execute(
-            "select monitor_from from ml.model_registry where is_champion"
-        ).fetchone()[0]
+        monitor_from = champion_monitor_from(conn)
     first, last_day = monitor_from.isoformat(), last.isoformat()
     _step("score", lambda: score_model(start=first, end=last_day, model_version=None))
     _step("monitor", lambda: monitor(start=first, end=last_day, workers=workers))
@@ -261,16 +327,38 @@ def train_model(
 
 @app.command("score")
 def score_model(
-    start: Annotated[str, typer.Option("--start", help="First day to score, YYYY-MM-DD.")],
-    end: Annotated[str, typer.Option("--end", help="Last day to score, YYYY-MM-DD.")],
+    start: Annotated[str | None, typer.Option("--start", help="First day to score, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last day to score, YYYY-MM-DD.")] = None,
     model_version: Annotated[
         str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
     ] = None,
+    changed: Annotated[
+        bool,
+        typer.Option(
+            "--changed",
+            help="Score again the days whose features were rebuilt since they were scored (after"
+            " `salesmon load --update` and `salesmon dbt build`), instead of --start/--end.",
+        ),
+    ] = False,
 ) -> None:
     """Score a date range with the champion (or a given version) into ml.predictions (upsert)."""
     from models_ml.errors import ModelError
-    from models_ml.score import score
+    from models_ml.score import rescore_changed, score
 
+    if changed:
+        if start or end:
+            _fail("--changed scores the days whose inputs changed: give it without --start and --end")
+        try:
+            results = rescore_changed(model_version, progress=_echo)
+        except ModelError as exc:
+            _fail(str(exc))
+        for result in results:
+            _echo(result.render())
+        if not results:
+            _echo("no scored day has changed inputs: nothing to score again")
+        return
+    if start is None or end is None:
+        _fail("give --start and --end (or --changed)")
     first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
     if first > last:
         _fail(f"--end {last} is before --start {first}")
@@ -295,7 +383,7 @@ def calibrate_model(
 
     `salesmon monitor` does this by itself before a version's first monitored day; run it again with
     --force after changing the monitoring configuration or the validation data, then rebuild the
-    metrics mart (salesmon dbt build --select path:models/marts/monitoring).
+    metrics mart from the bounds on (salesmon dbt build --select fct_metric_bounds+).
     """
     from models_ml.errors import ModelError
     from monitoring.calibration import calibrate
@@ -316,7 +404,10 @@ def monitor(
         str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
     ] = None,
     workers: Annotated[
-        int, typer.Option(help="Parallel workers: slice processes (threads with --task-runner thread).")
+        int,
+        typer.Option(
+            help="Parallel workers: processes (Dask workers of a local cluster; threads with thread)."
+        ),
     ] = 2,
     force: Annotated[bool, typer.Option("--force", help="Recompute days already computed.")] = False,
     html: Annotated[
@@ -326,10 +417,17 @@ def monitor(
         str,
         typer.Option(
             "--task-runner",
-            help="hybrid (Prefect tasks on threads, slices on processes), process, thread or dask"
-            " (needs prefect-dask).",
+            help="process (a pool of processes on this machine), dask (a local Dask cluster, or the"
+            " scheduler at --dask-address) or thread.",
         ),
-    ] = "hybrid",
+    ] = "process",
+    dask_address: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-address",
+            help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (with --task-runner dask).",
+        ),
+    ] = None,
     workspace: Annotated[
         bool,
         typer.Option(
@@ -338,7 +436,7 @@ def monitor(
         ),
     ] = True,
 ) -> None:
-    """Monitor a range of days (a Prefect flow, one task per day), then build the metrics mart."""
+    """Monitor a range of days (a Prefect flow, one task per chunk of days), then build the metrics mart."""
     import os
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -346,11 +444,29 @@ def monitor(
     first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
     if first > last:
         _fail(f"--end {last} is before --start {first}")
-    from monitoring.slices import NoChampionError
-    from orchestration.flows import TASK_RUNNERS, MonitoringFailed, monitor_days
+    _require_warehouse()  # before Prefect starts, and before its retries of the first task
+    from orchestration.runners import TASK_RUNNERS
 
     if task_runner not in TASK_RUNNERS:
         _fail(f"--task-runner must be one of {', '.join(TASK_RUNNERS)}, got {task_runner!r}")
+    if dask_address and task_runner != "dask":
+        _fail("--dask-address needs --task-runner dask")
+    quiet_prefect_tracebacks(click.get_current_context(silent=True))
+    from orchestration.prefect_server import PrefectServerError, start_server
+
+    # Prefect's temporary server (without a configured API) boots while this process imports the flow
+    server = start_server()
+    from monitoring.slices import NoChampionError
+    from orchestration.flows import MonitoringFailed, monitor_days
+
+    if first == last and task_runner != "dask":
+        from monitoring.report import warm_up
+
+        warm_up()  # one day is computed in this process: its Evidently import, beside the server's
+    try:
+        server.wait()
+    except PrefectServerError as exc:
+        _fail(str(exc))
     try:
         result = monitor_days(
             first,
@@ -361,6 +477,7 @@ def monitor(
             task_runner=task_runner,
             html_dir=str(html) if html else None,
             workspace=workspace,
+            dask_address=dask_address,
         )
     except MonitoringFailed as exc:  # the other days are stored and the marts built: say what failed
         _echo_monitoring(exc.result)
@@ -370,16 +487,82 @@ def monitor(
     _echo_monitoring(result)
 
 
+@app.command("monitor-online")
+def monitor_online(
+    start: Annotated[
+        str | None, typer.Option("--start", help="First forecast day, YYYY-MM-DD (default: the log's first).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", help="Last forecast day, YYYY-MM-DD (default: the log's last).")
+    ] = None,
+    model_version: Annotated[
+        str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Parallel worker processes.")] = 2,
+    force: Annotated[bool, typer.Option("--force", help="Recompute days already computed.")] = False,
+) -> None:
+    """Monitor the prediction service's request log like the batch predictions, day by day.
+
+    The same metrics against the same reference, stored with source 'online', plus the parity of
+    every answered request with the batch side (same day, store, family and model version): the
+    share that differ, per feature, alerts. Then the metrics mart is built.
+    """
+    import os
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
+    if first and last and first > last:
+        _fail(f"--end {last} is before --start {first}")
+    _require_warehouse()
+    quiet_prefect_tracebacks(click.get_current_context(silent=True))
+    from orchestration.prefect_server import PrefectServerError, start_server
+
+    server = start_server()
+    from monitoring.slices import NoChampionError
+    from orchestration.flows import MonitoringFailed
+    from orchestration.flows import monitor_online as flow
+
+    try:
+        server.wait()
+    except PrefectServerError as exc:
+        _fail(str(exc))
+    try:
+        result = flow(first, last, model_version, force=force, workers=workers)
+    except MonitoringFailed as exc:
+        _echo_monitoring(exc.result)
+        _fail(str(exc))
+    except (NoChampionError, ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+    if not (result["computed"] or result["skipped"] or result["no_data"]):
+        _echo("the request log has no answered request yet: nothing to monitor (start `salesmon serve`)")
+        return
+    _echo_monitoring(result)
+
+
 def _echo_monitoring(result: dict) -> None:
     """What a monitoring run did: days per outcome, the range's coverage, each failed day's error."""
     from orchestration.flows import render_coverage
 
     failed = result.get("failed") or []
+    online = result.get("source") == "online"
     _echo(
-        f"model {result['model_version']}: {len(result['computed'])} days computed, {len(result['skipped'])}"
-        f" skipped (already done), {len(result['no_data'])} without predictions, {len(failed)} failed"
+        f"model {result['model_version']}{' (online: the request log)' if online else ''}:"
+        f" {len(result['computed'])} days computed, {len(result['skipped'])} skipped (already done),"
+        f" {len(result['no_data'])} without {'requests' if online else 'predictions'}, {len(failed)} failed"
         f" in {result['seconds']:.1f} s"
     )
+    if online and result.get("alerts") is not None:
+        alerts = result["alerts"]
+        per_severity = ", ".join(f"{severity} {count}" for severity, count in sorted(alerts.items()))
+        _echo(f"online alerts in marts.fct_alerts: {sum(alerts.values())} ({per_severity or 'none'})")
+    timings = result.get("timings") or {}
+    if timings:
+        names = {"plan": "plan", "compute": "computing the days", "marts": "dbt build of the marts"}
+        _echo(
+            "time: "
+            + ", ".join(f"{names.get(name, name)} {seconds:.1f} s" for name, seconds in timings.items())
+        )
     if result.get("coverage") is not None:
         coverage = render_coverage(result["coverage"])
         _echo(f"coverage of the range (marts.fct_monitoring_coverage_daily): {coverage}")
@@ -401,6 +584,7 @@ def notify_alerts() -> None:
     """
     from notifications.send import notify
 
+    _require_warehouse()
     summary = notify()
     _echo(summary.render())
     for channel, errors in summary.failed.items():
@@ -408,6 +592,41 @@ def notify_alerts() -> None:
             _echo(f"  {channel} {alert_id}: {error}")
     if summary.failed:
         raise typer.Exit(1)
+
+
+@app.command("serve")
+def serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    check_every: Annotated[
+        float, typer.Option(help="Seconds between checks for a new champion in ml.model_registry.")
+    ] = 5.0,
+    preload_days: Annotated[
+        int, typer.Option(help="Days with sales kept in memory at start, besides every later day.")
+    ] = 28,
+) -> None:
+    """The online prediction service: POST /predict, GET /health, GET /metrics, docs at /docs.
+
+    Serves the champion of ml.model_registry (a new champion is picked up without a restart) with
+    the features of marts.fct_sales_features. Every request is logged to ml.prediction_log by a
+    background writer; what the database cannot take is kept in $SALESMON_HOME/service/spill and
+    replayed when it answers again. Ctrl-C (or SIGTERM) stops it after flushing the log.
+    """
+    import uvicorn
+
+    from models_ml.service.app import ServiceConfig, create_app
+    from warehouse.db import conninfo, ensure_bootstrapped
+    from warehouse.settings import get_settings
+
+    ensure_bootstrapped()
+    config = ServiceConfig(
+        conninfo=conninfo(),
+        spill_dir=get_settings().home / "service" / "spill",
+        check_every=check_every,
+        preload_days=preload_days,
+    )
+    _echo(f"prediction service on http://{host}:{port} (docs at /docs); Ctrl-C to stop")
+    uvicorn.run(create_app(config), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
 
 
 @app.command("report")

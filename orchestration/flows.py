@@ -1,28 +1,25 @@
 """Prefect 3 flows: monitor a range of days, the daily job, retraining.
 
-The flows only order tasks; the work is done by `monitoring.engine` (slices), `models_ml` (training,
-scoring) and `warehouse.dbt` (marts). `monitor_days` runs one task per day on a configurable task
-runner:
+The flows only order tasks; the work is done by `monitoring` (planning, days, calibration),
+`models_ml` (training, scoring) and `warehouse.dbt` (marts). `monitor_days` is the one way a range of
+days is monitored: it plans the range, cuts the days to compute into chunks (a week at most) and
+runs one `monitor-days-chunk` task per chunk on a Prefect task runner, so that Prefect's cost per
+task is paid once per chunk while each day is still stored, skipped and retried on its own:
 
-- "hybrid" (default): the tasks run on Prefect's `ThreadPoolTaskRunner` in this process (twice as
-  many threads as workers) and each hands its slice to a pool of `workers` processes forked from a
-  fork server that imported Evidently once: Prefect's per-task bookkeeping stays in this process,
-  beside the CPU-bound slices instead of inside them, and the next slice is always queued;
-- "process": Prefect's `ProcessPoolTaskRunner`; each spawned worker imports Prefect and Evidently
-  (the runner's initializer) and does its tasks' bookkeeping itself;
-- "thread": Prefect's `ThreadPoolTaskRunner` (one process, so the slices mostly share one core);
-- "dask": prefect-dask's `DaskTaskRunner` on a local cluster of `workers` processes, when prefect-dask
-  is installed (it is not a dependency).
+- "process" (default): Prefect's `ProcessPoolTaskRunner`, `workers` processes on this machine, each
+  importing Evidently once (the runner's initializer) and keeping its references between chunks;
+- "dask": prefect-dask's `DaskTaskRunner`, on a local cluster of `workers` processes or on the
+  scheduler at `dask_address` (a cluster of machines: see the README);
+- "thread": Prefect's `ThreadPoolTaskRunner` in this process (one core; for debugging).
 
-Deployments are in `prefect.yaml` at the repository root.
+A run with a single chunk to compute and nothing to calibrate computes it in the flow's own process:
+no pool is started for one day. Deployments are in `prefect.yaml` at the repository root.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date, timedelta
 from typing import Any
 
@@ -33,23 +30,21 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
 from monitoring.calibration import WEEKDAYS, needs_calibration
-from monitoring.engine import (
-    BackfillSummary,
-    DayResult,
-    Plan,
-    close_day_connections,
-    compute_day,
-    plan_days,
-    progress_line,
-    slice_pool,
-    worker_init,
-)
+from monitoring.config import DEFAULT_CONFIG
+from monitoring.day import DayOptions, compute_days, evidently_version
+from monitoring.online import SOURCES
+from monitoring.planning import DayResult, Plan, RunSummary, chunks
 from monitoring.storage import RunKey
+from orchestration.runners import TASK_RUNNERS, make_task_runner
+from warehouse.dbt import METRICS_MART, PYTHON_STAGING
 
-TASK_RUNNERS = ("hybrid", "process", "thread", "dask")
-# After monitoring: the thresholds seed, the metrics mart, and the ml marts (predictions vs actuals,
-# model versions), which the scoring and training before it changed.
-MONITORING_SELECTION = ["monitoring_thresholds", "path:models/marts/ml", "path:models/marts/monitoring"]
+# After monitoring: the thresholds seed, the staging views over ml.* and monitoring.*, the metrics
+# mart, and the ml marts (predictions vs actuals, model versions), which the scoring and training
+# before it changed.
+MONITORING_SELECTION = ["monitoring_thresholds", *PYTHON_STAGING, "path:models/marts/ml", *METRICS_MART]
+# dbt's unit tests check the SQL against fixed inputs, not the data: they run in `make test` (and
+# `salesmon dbt build`), not in every production build (as dbt's documentation recommends).
+NO_UNIT_TESTS = ["--exclude", "test_type:unit"]
 COVERAGE_STATUSES = ("computed", "failed", "running", "not_monitored")
 
 
@@ -75,58 +70,6 @@ def retry_on_transient_db_error(task: Any, task_run: Any, state: Any) -> bool:
     except Exception:
         return False
     return False
-
-
-# Set by monitor_days for the "hybrid" runner: the process pool the monitor-day tasks hand slices to.
-_SLICE_POOL: ProcessPoolExecutor | None = None
-
-
-@contextmanager
-def _slice_pool(workers: int) -> Iterator[None]:
-    """A pool of `workers` slice processes (Evidently imported once, in the fork server) for the
-    monitor-day tasks of this flow run."""
-    global _SLICE_POOL
-    with slice_pool(workers) as pool:
-        _SLICE_POOL = pool
-        try:
-            yield
-        finally:
-            _SLICE_POOL = None
-
-
-def make_task_runner(kind: str, workers: int) -> Any:
-    """The Prefect task runner named by `kind` with `workers` workers.
-
-    "hybrid" runs the tasks on threads (Prefect's bookkeeping stays in this process) and each task
-    hands its slice to the process pool that `monitor_days` opens.
-    """
-    workers = max(1, workers)
-    if kind == "hybrid":
-        from prefect.task_runners import ThreadPoolTaskRunner
-
-        # Twice as many task threads as slice processes: while a task does Prefect's bookkeeping,
-        # the next task's slice is already queued, so the processes never wait for Prefect.
-        return ThreadPoolTaskRunner(max_workers=2 * workers)
-    if kind == "thread":
-        from prefect.task_runners import ThreadPoolTaskRunner
-
-        return ThreadPoolTaskRunner(max_workers=workers)
-    if kind == "process":
-        from prefect.task_runners import ProcessPoolTaskRunner
-
-        return ProcessPoolTaskRunner(max_workers=workers, initializer=worker_init)
-    if kind == "dask":
-        try:
-            from prefect_dask import DaskTaskRunner
-        except ImportError as exc:
-            raise ValueError(
-                "task_runner 'dask' needs prefect-dask, which salesmon does not install:"
-                " pip install prefect-dask"
-            ) from exc
-        return DaskTaskRunner(
-            cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True}
-        )
-    raise ValueError(f"unknown task_runner {kind!r}; expected one of {', '.join(TASK_RUNNERS)}")
 
 
 def _api_for_workers() -> AbstractContextManager[Any]:
@@ -158,34 +101,21 @@ def _flow_run_id() -> str | None:
 # --- tasks -----------------------------------------------------------------------------------------
 
 
-@task(
-    name="monitor-day",
-    task_run_name="monitor {day}",
-    retries=2,
-    retry_delay_seconds=5,
-    retry_condition_fn=retry_on_transient_db_error,
-    cache_policy=NO_CACHE,
-)
-def monitor_day(
-    day: date,
-    model_version: str,
-    key: RunKey,
-    html_dir: str | None = None,
-    workspace: bool = True,
-    flow_run_id: str | None = None,
-) -> DayResult:
-    """Compute and store one slice (the flow's plan decided that it needs computing, with this key)."""
-    options = {
-        "force": True,
-        "planned": key,
-        "html_dir": html_dir,
-        "workspace": workspace,
-        "flow_run_id": flow_run_id,
-    }
-    pool = _SLICE_POOL
-    if pool is not None:
-        return pool.submit(compute_day, day, model_version, **options).result()
-    return compute_day(day, model_version, **options)
+def _chunk_name() -> str:
+    from prefect.runtime import task_run
+
+    days = task_run.parameters.get("days") or []
+    return f"monitor {days[0]} .. {days[-1]}" if days else "monitor no day"
+
+
+@task(name="monitor-days-chunk", task_run_name=_chunk_name, cache_policy=NO_CACHE)
+def monitor_chunk(
+    days: list[date], keys: list[RunKey], model_version: str, options: DayOptions
+) -> list[DayResult]:
+    """Compute and store a chunk of planned days: each day on its own (stored, or failed with its
+    error; a dropped connection retried for that day), so one bad day loses no other."""
+    logger = get_run_logger()
+    return compute_days(list(zip(days, keys, strict=True)), model_version, options, progress=logger.info)
 
 
 @task(
@@ -195,9 +125,19 @@ def monitor_day(
     retry_condition_fn=retry_on_transient_db_error,
     cache_policy=NO_CACHE,
 )
-def plan_task(start: date, end: date, model_version: str | None, force: bool) -> Plan:
-    """Sort the range into days to compute, days already done and days without predictions."""
-    return plan_days(start, end, model_version, force=force)
+def plan_task(start: date, end: date, model_version: str | None, force: bool, source: str = "batch") -> Plan:
+    """Sort the range into days to compute, days already done and days without predictions (or, for
+    the online source, without answered requests; its parity bounds are written first)."""
+    from monitoring import online
+    from monitoring.planning import plan_days
+    from warehouse.db import connect
+
+    with connect() as conn:
+        plan = plan_days(conn, start, end, model_version, force=force, source=source)
+        if source == online.ONLINE:
+            online.ensure_parity_bounds(conn, plan.model_version, DEFAULT_CONFIG.config_hash())
+            conn.commit()
+        return plan
 
 
 @task(
@@ -222,14 +162,11 @@ def calibrate_task(model_version: str) -> str:
     retry_condition_fn=retry_on_transient_db_error,
     cache_policy=NO_CACHE,
 )
-def calibrate_weekday(model_version: str, weekday: int) -> Any:
-    """The metrics of one weekday's calibration days (a DataFrame), on the slice pool when there is one."""
+def calibrate_weekday(model_version: str, weekday: int, conninfo: str) -> Any:
+    """The metrics of one weekday's calibration days (a DataFrame)."""
     from monitoring.calibration import weekday_values
 
-    pool = _SLICE_POOL
-    if pool is not None:
-        return pool.submit(weekday_values, model_version, weekday).result()
-    return weekday_values(model_version, weekday)
+    return weekday_values(model_version, weekday, conninfo=conninfo)
 
 
 @task(name="store-calibration", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -241,9 +178,8 @@ def store_calibration_task(model_version: str, parts: list[Any], started: float)
 
 
 @task(name="record-skipped", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def record_skipped_task(plan: Plan, flow_run_id: str | None) -> int:
+def record_skipped_task(plan: Plan, flow_run_id: str | None, source: str = "batch") -> int:
     """Record a 'skipped' run for each day already done."""
-    from monitoring.report import evidently_version
     from monitoring.storage import record_skipped
     from warehouse.db import connect
 
@@ -255,23 +191,48 @@ def record_skipped_task(plan: Plan, flow_run_id: str | None) -> int:
             keys=plan.keys,
             evidently_version=evidently_version(),
             flow_run_id=flow_run_id,
+            source=source,
         )
 
 
-@task(name="build-monitoring-marts", retries=1, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def retry_on_dbt_connection_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a dbt build only when it could not reach the warehouse: a failed data test fails the same
+    way again (the 10 s wait and the second build were pure cost)."""
+    try:
+        state.result()
+    except Exception as exc:
+        text = str(exc).lower()
+        return "could not connect" in text or "connection refused" in text or "server closed" in text
+    return False
+
+
+@task(
+    name="build-monitoring-marts",
+    retries=1,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_on_dbt_connection_error,
+    cache_policy=NO_CACHE,
+)
 def build_monitoring_marts() -> str:
-    """`dbt build` of the thresholds seed, the ml marts and the metrics mart (models/marts/monitoring)."""
+    """`dbt build` of the thresholds seed, the staging views over ml.* and monitoring.*, the ml marts
+    and the metrics mart (models/intermediate/monitoring, models/marts/monitoring)."""
     from warehouse.dbt import run_dbt
 
-    return run_dbt(["build", "--select", *MONITORING_SELECTION], quiet=True)
+    return run_dbt(["build", "--select", *MONITORING_SELECTION, *NO_UNIT_TESTS], quiet=True)
 
 
-@task(name="dbt-build", retries=1, retry_delay_seconds=10, cache_policy=NO_CACHE)
+@task(
+    name="dbt-build",
+    retries=1,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_on_dbt_connection_error,
+    cache_policy=NO_CACHE,
+)
 def build_marts_except_monitoring() -> str:
     """`dbt build` of everything but the metrics mart (features first, so that scoring sees new days)."""
     from warehouse.dbt import run_dbt
 
-    return run_dbt(["build", "--exclude", "path:models/marts/monitoring"], quiet=True)
+    return run_dbt(["build", "--exclude", *METRICS_MART, "test_type:unit"], quiet=True)
 
 
 @task(name="score", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_on_transient_db_error)
@@ -292,19 +253,13 @@ def train_task(monitor_from: date | None = None) -> dict[str, Any]:
 
 
 @task(name="alert-counts", cache_policy=NO_CACHE)
-def alert_counts(start: date, end: date, model_version: str) -> dict[str, int] | None:
+def alert_counts(start: date, end: date, model_version: str, source: str = "batch") -> dict[str, int] | None:
     """Alerts per severity in marts.fct_alerts for the range, or None when that mart does not exist."""
+    from monitoring import marts
     from warehouse.db import connect
 
     with connect() as conn:
-        if conn.execute("select to_regclass('marts.fct_alerts')").fetchone()[0] is None:
-            return None
-        rows = conn.execute(
-            "select severity, count(*) from marts.fct_alerts"
-            " where slice_date between %s and %s and model_version = %s group by severity",
-            (start, end, model_version),
-        ).fetchall()
-    return {str(severity): int(count) for severity, count in rows}
+        return marts.alert_counts(conn, start, end, model_version, source)
 
 
 @task(name="notify", cache_policy=NO_CACHE)
@@ -320,24 +275,19 @@ def notify_task() -> dict[str, Any]:
 def coverage_counts(start: date, end: date, model_version: str) -> dict[str, int] | None:
     """Days per monitoring status in marts.fct_monitoring_coverage_daily for the range, or None when
     that mart does not exist."""
+    from monitoring import marts
     from warehouse.db import connect
 
     with connect() as conn:
-        if conn.execute("select to_regclass('marts.fct_monitoring_coverage_daily')").fetchone()[0] is None:
-            return None
-        rows = conn.execute(
-            "select monitoring_status, count(*) from marts.fct_monitoring_coverage_daily"
-            " where slice_date between %s and %s and model_version = %s group by monitoring_status",
-            (start, end, model_version),
-        ).fetchall()
-    return {str(status): int(count) for status, count in rows}
+        return marts.coverage_counts(conn, start, end, model_version)
 
 
 @task(name="record-failed-days", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def record_failed_days_task(plan: Plan, failed: list[DayResult], flow_run_id: str | None) -> int:
+def record_failed_days_task(
+    plan: Plan, failed: list[DayResult], flow_run_id: str | None, source: str = "batch"
+) -> int:
     """Make sure every day that failed in this flow run has its 'failed' run in monitoring.runs, with
     the error (a worker that died leaves 'running'; a day can fail before its run is recorded)."""
-    from monitoring.report import evidently_version
     from monitoring.storage import record_failed_day
     from warehouse.db import connect
 
@@ -353,6 +303,7 @@ def record_failed_days_task(plan: Plan, failed: list[DayResult], flow_run_id: st
                 evidently_version=evidently_version(),
                 flow_run_id=flow_run_id,
                 error=result.error or "failed",
+                source=source,
             )
     return len(failed)
 
@@ -360,10 +311,11 @@ def record_failed_days_task(plan: Plan, failed: list[DayResult], flow_run_id: st
 @task(name="last-feature-day", cache_policy=NO_CACHE)
 def last_feature_day() -> date | None:
     """The last day of the features mart (forecast requests included), None when it is empty."""
+    from models_ml.features import last_feature_date
     from warehouse.db import connect
 
     with connect() as conn:
-        return conn.execute("select max(sales_date) from marts.fct_sales_features").fetchone()[0]
+        return last_feature_date(conn)
 
 
 # --- flows -----------------------------------------------------------------------------------------
@@ -382,43 +334,69 @@ def _store_calibration(model_version: str, weekdays: list[Any], started: float) 
     return None
 
 
-def run_slices(
-    runner: Any,
-    plan: Plan,
-    html_dir: str | None = None,
-    workspace: bool = True,
-    flow_run_id: str | None = None,
+def day_options(
+    html_dir: str | None, workspace: bool, flow_run_id: str | None, source: str = "batch"
+) -> DayOptions:
+    """What every chunk is handed: the warehouse's connection string and the workspace's folder, read
+    from this process's settings once, so that no worker reads settings of its own."""
+    from monitoring.workspace import workspace_path
+    from warehouse.db import conninfo
+
+    return DayOptions(
+        conninfo=conninfo(),
+        html_dir=html_dir,
+        workspace=str(workspace_path()) if workspace else None,
+        flow_run_id=flow_run_id,
+        source=source,
+    )
+
+
+def run_chunks(
+    runner: Any, plan: Plan, options: DayOptions, workers: int, chunk_days: int | None = None
 ) -> list[DayResult]:
-    """Submit one monitor-day task per day to compute to a started task runner (the tasks belong to
-    the calling flow run); log a line per finished day."""
+    """Submit one monitor-days-chunk task per chunk of the days to compute to a started task runner
+    (the tasks belong to the calling flow run); log a line per finished chunk. A chunk whose task
+    failed as a whole (its worker died) counts its days failed, except those it stored."""
     logger = get_run_logger()
-    model_version, days = plan.model_version, sorted(plan.to_compute)
     futures = {
-        runner.submit(
-            monitor_day,
-            {
-                "day": day,
-                "model_version": model_version,
-                "key": plan.keys[day],
-                "html_dir": html_dir,
-                "workspace": workspace,
-                "flow_run_id": flow_run_id,
-            },
-        ): day
-        for day in days
+        runner.submit(monitor_chunk, _chunk_parameters(plan, days, options)): days
+        for days in chunks(plan.to_compute, workers, chunk_days)
     }
     results: list[DayResult] = []
-    started = time.perf_counter()
     for future in as_completed(list(futures)):
-        day = futures[future]
+        days = futures[future]
         try:
-            result = future.result()
-        except Exception as exc:  # the task failed after its retries: count the day, go on
-            error = f"{type(exc).__name__}: {exc}"
-            result = DayResult(day, model_version, "failed", time.perf_counter() - started, error=error)
-        results.append(result)
-        logger.info(progress_line(result, len(results), len(days)))
+            done = future.result()
+        except Exception as exc:  # the whole task failed: every day it did not store failed with it
+            done = _lost_chunk(plan, days, options, f"{type(exc).__name__}: {exc}")
+        results += done
+        computed = sum(1 for result in results if result.status == "computed")
+        logger.info(f"{days[0]} .. {days[-1]}: {computed} of {len(plan.to_compute)} days computed")
     return results
+
+
+def _chunk_parameters(plan: Plan, days: list[date], options: DayOptions) -> dict[str, Any]:
+    return {
+        "days": days,
+        "keys": [plan.keys[day] for day in days],
+        "model_version": plan.model_version,
+        "options": options,
+    }
+
+
+def _lost_chunk(plan: Plan, days: list[date], options: DayOptions, error: str) -> list[DayResult]:
+    """The days of a chunk whose task died: those it stored in this flow run are computed, the others
+    failed with the task's error."""
+    from monitoring.storage import succeeded_days
+
+    with psycopg.connect(options.conninfo) as conn:
+        stored = succeeded_days(conn, plan.model_version, days, options.flow_run_id)
+    return [
+        DayResult(day, plan.model_version, "computed", 0.0)
+        if day in stored
+        else DayResult(day, plan.model_version, "failed", 0.0, error=error)
+        for day in days
+    ]
 
 
 @flow(name="monitor-days")
@@ -428,17 +406,62 @@ def monitor_days(
     model_version: str | None = None,
     force: bool = False,
     workers: int = 2,
-    task_runner: str = "hybrid",
+    task_runner: str = "process",
     html_dir: str | None = None,
     workspace: bool = True,
     build_marts: bool = True,
+    dask_address: str | None = None,
+    chunk_days: int | None = None,
+    source: str = "batch",
 ) -> dict[str, Any]:
-    """Monitor every day from `start` to `end` (one task per day), then build the metrics mart.
+    """Monitor every day from `start` to `end`, then build the metrics mart (`monitor_range`), holding
+    the model version's monitoring lock: another run of the same version (batch or online) waits for
+    this one, and what a killed run left is cleaned up first (monitoring/locks.py)."""
+    from monitoring.locks import monitor_lock
+
+    with monitor_lock(model_version, say=get_run_logger().warning, html_dir=html_dir) as version:
+        return monitor_range(
+            start,
+            end,
+            version,
+            force,
+            workers,
+            task_runner,
+            html_dir,
+            workspace,
+            build_marts,
+            dask_address,
+            chunk_days,
+            source,
+        )
+
+
+def monitor_range(
+    start: date,
+    end: date,
+    model_version: str | None = None,
+    force: bool = False,
+    workers: int = 2,
+    task_runner: str = "process",
+    html_dir: str | None = None,
+    workspace: bool = True,
+    build_marts: bool = True,
+    dask_address: str | None = None,
+    chunk_days: int | None = None,
+    source: str = "batch",
+) -> dict[str, Any]:
+    """Monitor every day from `start` to `end` (one task per chunk of days), then build the marts.
+
+    `source` "batch" monitors the batch predictions (ml.predictions), "online" the requests the
+    prediction service answered (ml.prediction_log), with the same metrics against the same
+    reference, plus online/batch parity (the `monitor-online` flow).
 
     Days already computed with the same configuration, reference and inputs are skipped unless
-    `force`. `task_runner` is "hybrid", "process", "thread" or "dask" with `workers` workers (see the
-    module's docstring). Writes one HTML report per day into `html_dir` when given, and adds the
-    snapshots to the Evidently workspace unless `workspace` is false.
+    `force`. `task_runner` is "process", "dask" or "thread" with `workers` workers, or the Dask
+    scheduler at `dask_address` (see the module's docstring); `chunk_days` days per task (default:
+    the days split evenly over the workers, a week at most). Writes one HTML report per day into
+    `html_dir` when given, and adds the snapshots to the Evidently workspace unless `workspace` is
+    false.
 
     A day that fails does not stop the others: its failure is recorded in monitoring.runs, the
     marts are built from the days that succeeded (marts.fct_monitoring_coverage_daily names the
@@ -446,53 +469,63 @@ def monitor_days(
     `MonitoringFailed` with the result. The next run over the range computes only the days that are
     not done (the failed ones, unless their earlier values are current).
     """
+    if task_runner not in TASK_RUNNERS:
+        raise ValueError(f"unknown task_runner {task_runner!r}; expected one of {', '.join(TASK_RUNNERS)}")
     logger = get_run_logger()
     started = time.perf_counter()
     flow_run_id = _flow_run_id()
-    plan = plan_task(start, end, model_version, force)
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    plan = plan_task(start, end, model_version, force, source)
+    timings = {"plan": time.perf_counter() - started}
     calibrating = needs_calibration(plan.model_version)
     calibration_error: str | None = None
-    summary = BackfillSummary(model_version=plan.model_version)
+    summary = RunSummary(model_version=plan.model_version)
     if plan.skipped:
-        record_skipped_task(plan, flow_run_id)
+        record_skipped_task(plan, flow_run_id, source)
     summary.results += [DayResult(day, plan.model_version, "skipped", 0.0) for day in plan.skipped]
     summary.results += [DayResult(day, plan.model_version, "no_data", 0.0) for day in plan.no_data]
     logger.info(
         f"{len(plan.to_compute)} days to compute, {len(plan.skipped)} already done, "
         f"{len(plan.no_data)} without predictions (model {plan.model_version})"
     )
-    if plan.to_compute:
-        workers = min(workers, len(plan.to_compute))
-        runner = make_task_runner(task_runner, workers)
-        pool = _slice_pool(workers) if task_runner == "hybrid" else nullcontext()
-        try:
-            with _api_for_workers(), pool, runner:
-                # the version's first monitored days: its seven calibration weekdays run beside them
-                started_calibration = time.perf_counter()
-                weekdays = [
-                    runner.submit(
-                        calibrate_weekday, {"model_version": plan.model_version, "weekday": weekday}
-                    )
-                    for weekday in (WEEKDAYS if calibrating else ())
-                ]
-                summary.results += run_slices(runner, plan, html_dir, workspace, flow_run_id)
-                if weekdays:
-                    calibration_error = _store_calibration(plan.model_version, weekdays, started_calibration)
-        finally:
-            close_day_connections()  # the "thread" runner's, once its threads are done
+    options = day_options(html_dir, workspace, flow_run_id, source)
+    tasks = len(chunks(plan.to_compute, workers, chunk_days)) + (len(WEEKDAYS) if calibrating else 0)
+    clock = time.perf_counter()
+    if plan.to_compute and tasks == 1 and task_runner != "dask":
+        # one chunk and nothing to calibrate: computed here, no pool started for it
+        summary.results += monitor_chunk(**_chunk_parameters(plan, sorted(plan.to_compute), options))
+    elif plan.to_compute:
+        runner = make_task_runner(task_runner, min(workers, tasks), dask_address)
+        with _api_for_workers(), runner:
+            # the version's first monitored days: its seven calibration weekdays run beside them
+            started_calibration = time.perf_counter()
+            weekdays = [
+                runner.submit(
+                    calibrate_weekday,
+                    {"model_version": plan.model_version, "weekday": weekday, "conninfo": options.conninfo},
+                )
+                for weekday in (WEEKDAYS if calibrating else ())
+            ]
+            summary.results += run_chunks(runner, plan, options, workers, chunk_days)
+            if weekdays:
+                calibration_error = _store_calibration(plan.model_version, weekdays, started_calibration)
     elif calibrating:
         state = calibrate_task(plan.model_version, return_state=True)
         calibration_error = state.message if state.is_failed() else None
+    timings["compute"] = time.perf_counter() - clock
     failed = summary.days("failed")
     if failed:
-        record_failed_days_task(plan, failed, flow_run_id, return_state=True)
+        record_failed_days_task(plan, failed, flow_run_id, source, return_state=True)
     marts_error = None
     if build_marts:
+        clock = time.perf_counter()
         marts_state = build_monitoring_marts(return_state=True)
+        timings["marts"] = time.perf_counter() - clock
         if marts_state.is_failed():
             marts_error = marts_state.message or "dbt build of the metrics mart failed"
-    alerts = alert_counts(start, end, plan.model_version) if build_marts else None
-    coverage = coverage_counts(start, end, plan.model_version) if build_marts else None
+    alerts = alert_counts(start, end, plan.model_version, source) if build_marts else None
+    coverage = coverage_counts(start, end, plan.model_version) if build_marts and source == "batch" else None
     notifications: dict[str, Any] | None = None
     if build_marts and not marts_error:
         # a failed send (or a broken channel) never fails the monitoring run: it stays due
@@ -520,6 +553,7 @@ def monitor_days(
     )
     result = {
         "model_version": plan.model_version,
+        "source": source,
         "computed": [day.day.isoformat() for day in summary.days("computed")],
         "skipped": [day.day.isoformat() for day in summary.days("skipped")],
         "no_data": [day.day.isoformat() for day in summary.days("no_data")],
@@ -530,6 +564,8 @@ def monitor_days(
         "marts_error": marts_error,
         "calibration_error": calibration_error,
         "seconds": summary.seconds,
+        # where the time went: planning, computing the days (workers started included), the marts
+        "timings": timings,
     }
     if failed or marts_error or calibration_error:
         problems = []
@@ -551,7 +587,7 @@ def monitor_days(
 
 
 def summary_markdown(
-    summary: BackfillSummary,
+    summary: RunSummary,
     start: date,
     end: date,
     alerts: dict[str, int] | None,
@@ -626,7 +662,55 @@ def daily(
     day = (run_date or date.today()) - timedelta(days=1)
     build_marts_except_monitoring()
     version = score_task(day, day, model_version)
-    return monitor_days(day, day, version, workers=1, task_runner="thread", workspace=workspace)
+    return monitor_days(day, day, version, workspace=workspace)
+
+
+@task(name="logged-range", cache_policy=NO_CACHE)
+def logged_range_task(model_version: str | None) -> tuple[date, date] | None:
+    """The first and last forecast day of the requests the service answered."""
+    from monitoring.online import logged_range
+    from warehouse.db import connect
+
+    with connect() as conn:
+        return logged_range(conn, model_version)
+
+
+@flow(name="monitor-online")
+def monitor_online(
+    start: date | None = None,
+    end: date | None = None,
+    model_version: str | None = None,
+    force: bool = False,
+    workers: int = 2,
+    task_runner: str = "process",
+    workspace: bool = False,
+    build_marts: bool = True,
+) -> dict[str, Any]:
+    """Monitor the prediction service's request log (ml.prediction_log) day by day, like the batch
+    predictions: the same metrics against the same reference, stored with source 'online', plus the
+    parity of each answered request with its batch twin. The range defaults to the days the log has
+    answered requests for. Days already done with the same requests are skipped unless `force`.
+    The Evidently workspace (`salesmon ui`) shows the batch monitoring; the online days' snapshots
+    are added to it only with `workspace` (they would share its panels' days with the batch ones).
+    """
+    if start is None or end is None:
+        logged = logged_range_task(model_version)
+        if logged is None:
+            get_run_logger().info("the request log has no answered request yet: nothing to monitor")
+            return {"model_version": model_version, "source": "online", "computed": [], "skipped": [],
+                    "no_data": [], "failed": [], "alerts": None, "seconds": 0.0}  # fmt: skip
+        start, end = start or logged[0], end or logged[1]
+    return monitor_days(
+        start,
+        end,
+        model_version,
+        force=force,
+        workers=workers,
+        task_runner=task_runner,
+        workspace=workspace,
+        build_marts=build_marts,
+        source="online",
+    )
 
 
 @flow(name="retrain")

@@ -2,7 +2,7 @@
 
 Everything comes from the dbt marts that Grafana and the analysts read, never from the engine's
 tables: the report shows what `dbt build` graded, with the alerts of `marts.fct_alerts` and the
-expected ranges of `marts.fct_metric_bounds`.
+expected ranges of `marts.fct_metric_bounds`. It shows the batch monitoring (source 'batch').
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def _choose_version(conn: psycopg.Connection, requested: str | None) -> str:
     versions = _frame(
         conn,
         "select model_version, max(slice_date) as last_day from marts.fct_model_health_daily"
-        " group by model_version order by last_day desc, model_version",
+        " where source = 'batch' group by model_version order by last_day desc, model_version",
     )
     if versions.empty:
         raise ReportError(
@@ -107,7 +107,7 @@ def _worst_segments(conn: psycopg.Connection, model_version: str) -> pd.DataFram
         with alerts as (
             select distinct slice_date, segment_type, segment_value
             from marts.fct_alerts
-            where model_version = %(version)s and alert_scope = 'segment'
+            where model_version = %(version)s and source = 'batch' and alert_scope = 'segment'
         ),
 
         segments as (
@@ -115,7 +115,7 @@ def _worst_segments(conn: psycopg.Connection, model_version: str) -> pd.DataFram
                 performance.rmsle_ratio, alerts.slice_date is not null as alerted
             from marts.fct_segment_performance_daily as performance
             left join alerts using (slice_date, segment_type, segment_value)
-            where performance.model_version = %(version)s
+            where performance.model_version = %(version)s and performance.source = 'batch'
         ),
 
         ranked as (
@@ -158,7 +158,7 @@ def load_report_data(conn: psycopg.Connection, model_version: str | None = None)
             missing_values_share, rmsle, reference_rmsle, mae, rmse, alerts_count,
             critical_alerts_count
         from marts.fct_model_health_daily
-        where model_version = %s
+        where model_version = %s and source = 'batch'
         order by slice_date
         """,
         (version,),
@@ -176,7 +176,7 @@ def load_report_data(conn: psycopg.Connection, model_version: str | None = None)
         select slice_date, alert_scope, metric_name, column_name, segment_type, segment_value,
             metric_value, expected_low, expected_high, severity
         from marts.fct_alerts
-        where model_version = %s
+        where model_version = %s and source = 'batch'
         order by slice_date, metric_name, column_name, segment_type, segment_value
         """,
         (version,),
@@ -184,7 +184,8 @@ def load_report_data(conn: psycopg.Connection, model_version: str | None = None)
     features = _frame(
         conn,
         "select slice_date, column_name, drift_score, threshold, drift_detected"
-        " from marts.fct_feature_drift_daily where model_version = %s and drift_score is not null"
+        " from marts.fct_feature_drift_daily where model_version = %s and source = 'batch'"
+        " and drift_score is not null"
         " order by slice_date, column_name",
         (version,),
     )

@@ -2,7 +2,7 @@
 
 Each generator scenario (promo_shift, sales_drop, missing_burst, store_closures, price_shock,
 new_store, new_family, feed_stop) must raise an alert naming its cause (monitoring/scenarios.py) on
-its change date or the day after, and rerunning the same backfill must
+its change date or the day after, and rerunning the same monitoring must
 leave the metrics mart unchanged. The whole pipeline runs for real (generate, load, dbt, train, score,
 monitor with Evidently, dbt build of the mart), on 6 stores over about 7 months, monitoring only the
 day before the change, the change date and the day after.
@@ -45,11 +45,13 @@ MARTS = (
     "fct_feature_drift_daily",
     "fct_segment_performance_daily",
     "fct_alerts",
-    "fct_alerts_first_seen",
 )
 MARTS_SELECTION = [
     "--select",
     "source:monitoring",
+    "path:models/staging/ml",
+    "path:models/staging/monitoring",
+    "path:models/intermediate/monitoring",
     "path:models/marts/monitoring",
     "path:seeds/monitoring_thresholds.csv",
     "path:tests/marts/monitoring",
@@ -76,13 +78,13 @@ def dbt_paths(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 @pytest.fixture(scope="module")
 def scenario_runs(
-    module_database: str, dbt_paths: list[str], tmp_path_factory: pytest.TempPathFactory
+    module_database: str, dbt_paths: list[str], tmp_path_factory: pytest.TempPathFactory, prefect_harness: str
 ) -> Iterator[dict]:
     """Every scenario through the pipeline, one shared model; the mart built once over all of them."""
+    from datagen import generate
     from models_ml.score import score
     from models_ml.train import train
-    from monitoring.engine import backfill
-    from warehouse.generator import generate
+    from orchestration.flows import monitor_days
     from warehouse.loader import empty_raw_tables, load_folder
 
     root = tmp_path_factory.mktemp("scenario-data")
@@ -112,8 +114,10 @@ def scenario_runs(
         if not model_version:
             model_version = train(MONITOR_FROM).champion_version
         score(MONITOR_FROM, MONITOR_TO, model_version)
-        summary = backfill(MONITOR_FROM, MONITOR_TO, model_version, workers=1, workspace=False)
-        assert len(summary.days("computed")) == 3, summary.render()
+        result = monitor_days(
+            MONITOR_FROM, MONITOR_TO, model_version, task_runner="thread", workspace=False, build_marts=False
+        )
+        assert len(result["computed"]) == 3, result
         if scenario != SCENARIOS[-1]:
             with psycopg.connect(module_database) as conn:
                 keep_results_as(conn, model_version, _label(model_version, scenario))
@@ -159,13 +163,22 @@ def test_no_model_alert_the_day_before_the_change(scenario_runs: dict) -> None:
     assert before == []
 
 
-def test_rerunning_the_backfill_leaves_the_mart_identical(scenario_runs: dict, dbt_paths: list[str]) -> None:
-    from monitoring.engine import backfill
+def test_rerunning_the_monitoring_leaves_the_mart_identical(
+    scenario_runs: dict, dbt_paths: list[str]
+) -> None:
+    from orchestration.flows import monitor_days
 
     with psycopg.connect(scenario_runs["db"]) as conn:
         before = _mart_contents(conn)
-    summary = backfill(MONITOR_FROM, MONITOR_TO, scenario_runs["model_version"], workers=1, workspace=False)
-    assert len(summary.days("skipped")) == 3
+    result = monitor_days(
+        MONITOR_FROM,
+        MONITOR_TO,
+        scenario_runs["model_version"],
+        task_runner="thread",
+        workspace=False,
+        build_marts=False,
+    )
+    assert len(result["skipped"]) == 3
     run_dbt(["build", *MARTS_SELECTION, *dbt_paths], quiet=True)
     with psycopg.connect(scenario_runs["db"]) as conn:
         after = _mart_contents(conn)

@@ -24,8 +24,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from datagen import generate
 from warehouse.dbt import run_dbt
-from warehouse.generator import generate
 from warehouse.loader import load_folder
 
 FIRST_DAY = date(2016, 12, 1)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from warehouse.generator import FAMILIES, SCENARIOS, GenerateResult, generate
+from datagen import FAMILIES, SCENARIOS, GenerateResult, generate
 
 NEW_FAMILY = "ICE CREAM"  # the family the new_family scenario adds
 

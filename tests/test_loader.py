@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
+import os
 from datetime import date, timedelta
 from pathlib import Path
 
-import numpy as np
 import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from orchestration.cli import app
 from warehouse import db, loader
-from warehouse.loader import FILE_SPECS, LoadError, LoadSummary, load_folder
+from warehouse.loader import FILE_SPECS, LoadError, LoadSummary, check, load_folder
 
 FAMILIES = ("AUTOMOTIVE", "BEVERAGES", "LIQUOR,WINE,BEER")
 RAW_TABLES = (
@@ -148,8 +150,17 @@ def test_clean_load_fills_every_raw_table(database: str, tmp_path: Path) -> None
     assert messages[4].startswith("train.csv: 36 rows read, 36 loaded, 0 rejected, 0 skipped in ")
     assert messages[4].endswith(" rows/s)")
     rendered = summary.render().splitlines()
-    assert rendered[0].split() == ["file", "read", "loaded", "rejected", "skipped", "seconds", "rows/s"]
-    assert rendered[5].split()[:5] == ["train.csv", "36", "36", "0", "0"]
+    assert rendered[0].split() == [
+        "file",
+        "read",
+        "loaded",
+        "rejected",
+        "skipped",
+        "changed",
+        "seconds",
+        "rows/s",
+    ]
+    assert rendered[5].split()[:6] == ["train.csv", "36", "36", "0", "0", "0"]
 
 
 DUPLICATE = "duplicate key (date, store_nbr, family)"
@@ -184,7 +195,7 @@ def test_bad_rows_are_rejected_with_line_and_reason(
     database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_bytes: int | None
 ) -> None:
     if block_bytes:
-        monkeypatch.setattr(loader, "_BLOCK_BYTES", block_bytes)  # many blocks: the same outcome
+        monkeypatch.setattr(check, "BLOCK_BYTES", block_bytes)  # many blocks: the same outcome
     folder = write_folder(tmp_path / "data")
     with open(folder / "train.csv", "a") as handle:
         for line, _ in BAD_TRAIN_LINES:
@@ -284,7 +295,7 @@ def test_a_folder_with_more_days_adds_only_the_new_days(database: str, tmp_path:
 @pytest.mark.parametrize("scenario", ["new_store", "new_family", "feed_stop"])
 def test_generated_scenarios_load_without_rejections(database: str, tmp_path: Path, scenario: str) -> None:
     """A store, a family or a stopped feed that the data did not have before loads like any other data."""
-    from warehouse.generator import generate
+    from datagen import generate
 
     change = date(2017, 7, 10)
     result = generate(
@@ -361,7 +372,16 @@ def test_cli_loads_a_folder_and_prints_the_table(database: str, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[4].startswith("train.csv: 18 rows read, 18 loaded, 0 rejected, 0 skipped in ")
-    assert lines[6].split() == ["file", "read", "loaded", "rejected", "skipped", "seconds", "rows/s"]
+    assert lines[6].split() == [
+        "file",
+        "read",
+        "loaded",
+        "rejected",
+        "skipped",
+        "changed",
+        "seconds",
+        "rows/s",
+    ]
 
 
 def test_a_file_loads_all_or_nothing(database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -373,7 +393,7 @@ def test_a_file_loads_all_or_nothing(database: str, tmp_path: Path, monkeypatch:
         if rejected:
             raise RuntimeError("disk full")
 
-    monkeypatch.setattr(loader, "_store_rejected", fail)  # fails after the good rows were copied
+    monkeypatch.setattr(loader, "store_rejected", fail)  # fails after the good rows were copied
     with pytest.raises(RuntimeError, match="disk full"):
         load_folder(folder)
 
@@ -402,7 +422,7 @@ def test_crlf_bom_blank_lines_and_no_final_newline(database: str, tmp_path: Path
         assert conn.execute("select max(id) from raw.train").fetchone() == (17,)
 
 
-# --- the two validation paths agree --------------------------------------------------------------
+# --- the rules, line by line ---------------------------------------------------------------------
 
 TRICKY_LINES = [
     "1,2017-01-01,1,AUTOMOTIVE,0.0,0",
@@ -427,67 +447,251 @@ TRICKY_LINES = [
     "20,2017-01-04,1,AUTOMOTIVE,nan,0",
     "21,2017-01-04,2,AUTOMOTIVE,inf,0",
     "22,2017-01-04,3,AUTOMOTIVE,0000000000000000000000000001.5,0",
-    "23,2017-01-04,3," + "X" * 100 + ",1,0",  # a key text too long for the vectorised pass
+    "23,2017-01-04,3," + "X" * 100 + ",1,0",  # the longest family accepted
+    "24,2017-01-05,1," + "Y" * 101 + ",1,0",
+    "25,2017-01-05,1,AUTOMOTIVE,2.5E+2,0x10",
+    "26,2017-01-05,2,AUTOMOTIVE,1_000,0",
+    "27,2017-01-05,3,AUTOMOTIVE,1e5,000000000000000000007",
+    "28,2017-01-05,3,AUTOMOTIVE\x01,1,0",
+    "29,2017-01-06,3,AUTO\x7fMOTIVE,1,0",
 ]
-
-
-def _parse_both_ways(
-    monkeypatch: pytest.MonkeyPatch, data: bytes
-) -> tuple[loader._FileCheck, loader._FileCheck]:
-    spec = next(spec for spec in FILE_SPECS if spec.file_name == "train.csv")
-    stores = np.array([1, 2, 3], dtype=np.int64)
-    fast = loader._parse(spec, data, stores)
-    with monkeypatch.context() as patch:
-        patch.setattr(loader._Scan, "candidates", lambda self: np.zeros(0, dtype=np.int64))
-        slow = loader._parse(spec, data, stores)
-    return fast, slow
-
-
-def _accepted(parsed: loader._FileCheck) -> dict[int, list[object]]:
-    """Accepted rows by line index, as the typed values PostgreSQL gets from what each path sends."""
-    texts = {
-        int(index): parsed.data[parsed.starts[index] : parsed.ends[index]] for index in parsed.fast_lines
-    }
-    texts.update({index: text.rstrip("\n").encode() for index, _, text in parsed.slow_rows})
-    columns = parsed.spec.columns
-    return {
-        index: [
-            loader._convert(column, value)
-            for column, value in zip(columns, next(csv.reader([text.decode()])), strict=True)
-        ]
-        for index, text in sorted(texts.items())
-    }
+TRICKY_REASONS = {
+    3: "duplicate key (date, store_nbr, family) = (2017-01-01, 01, AUTOMOTIVE), first on line 2",
+    5: "family is empty",
+    9: "bad date '2017-02-29'",
+    11: "sales is out of range: 1e999",
+    12: "sales is out of range: 1e-999",
+    14: "contains a NUL character",
+    15: "onpromotion is out of range: 99999999999",
+    16: "expected 6 columns, got 7",
+    17: "bad date '0000-01-01'",
+    18: "sales is not a number: ' 1'",
+    19: "sales is not a number: '1.2.3'",
+    20: "id is out of range: 12345678901234567890",
+    21: "sales is not a number: 'nan'",
+    22: "sales is not a number: 'inf'",
+    25: "family is too long: 101 characters, at most 100",
+    26: "onpromotion is not an integer: '0x10'",
+    27: "sales is not a number: '1_000'",
+    29: "contains a control character (0x01)",
+    30: "contains a control character (0x7f)",
+}
 
 
 @pytest.mark.parametrize("block_bytes", [None, 64], ids=["one block", "blocks of 64 bytes"])
-def test_vectorised_and_python_paths_agree(monkeypatch: pytest.MonkeyPatch, block_bytes: int | None) -> None:
+def test_every_line_meets_the_same_rules(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_bytes: int | None
+) -> None:
+    """Plain lines (split by numpy) and the others (split by Python) get the same rules, in any block
+    size; what is accepted is what PostgreSQL stores."""
     if block_bytes:
-        monkeypatch.setattr(loader, "_BLOCK_BYTES", block_bytes)
-    data = ("\n".join([TRAIN_HEADER, *TRICKY_LINES]) + "\n").encode()
+        monkeypatch.setattr(check, "BLOCK_BYTES", block_bytes)
+    folder = write_folder(tmp_path / "data", days=1)
+    (folder / "train.csv").write_text("\n".join([TRAIN_HEADER, *TRICKY_LINES]) + "\n")
 
-    fast, slow = _parse_both_ways(monkeypatch, data)
+    summary = load_folder(folder)
 
-    assert {0, 2, 4} <= set(fast.fast_lines.tolist())  # plain, "LIQUOR,WINE,BEER", "3"
-    assert len(slow.fast_lines) == 0
-    assert fast.rejected == slow.rejected
-    assert _accepted(fast) == _accepted(slow)
-    accepted = _accepted(fast)
-    assert accepted[6][4] == 0.5 and accepted[8][4:] == [0.0, 1]  # '.5', '-0.0' and '+1'
-    assert accepted[5][3] == 'A"B' and accepted[11][3] == "BEBIDAS Ñ" and accepted[22][3] == "X" * 100
-    reasons = {line: reason for line, _, reason in fast.rejected}
-    assert reasons == {
-        3: "duplicate key (date, store_nbr, family) = (2017-01-01, 01, AUTOMOTIVE), first on line 2",
-        5: "family is empty",
-        9: "bad date '2017-02-29'",
-        11: "sales is out of range: 1e999",
-        12: "sales is out of range: 1e-999",
-        14: "contains a NUL character",
-        15: "onpromotion is out of range: 99999999999",
-        16: "expected 6 columns, got 7",
-        17: "bad date '0000-01-01'",
-        18: "sales is not a number: ' 1'",
-        19: "sales is not a number: '1.2.3'",
-        20: "id is out of range: 12345678901234567890",
-        21: "sales is not a number: 'nan'",
-        22: "sales is not a number: 'inf'",
-    }
+    train = next(item for item in summary.files if item.file_name == "train.csv")
+    assert (train.rows_read, train.rows_rejected) == (len(TRICKY_LINES), len(TRICKY_REASONS))
+    assert train.adds_up()
+    with psycopg.connect(database) as conn:
+        reasons = dict(
+            conn.execute(
+                "select line_number, reason from raw.rejected_rows where file_name = 'train.csv'"
+            ).fetchall()
+        )
+        stored = {
+            row[0]: row[1:]
+            for row in conn.execute("select id, store_nbr, family, sales, onpromotion from raw.train")
+        }
+    assert reasons == TRICKY_REASONS
+    assert stored[1] == (1, "AUTOMOTIVE", 0.0, 0) and 2 not in stored  # the first of a repeated key
+    assert stored[3] == (2, "LIQUOR,WINE,BEER", 1.5, 0)
+    assert stored[5] == (3, "AUTOMOTIVE", 1.5, 0)
+    assert stored[6] == (3, 'A"B', 1.5, 0)
+    assert stored[7][2] == 0.5 and stored[9][2:] == (0.0, 1)  # '.5', '-0.0' and '+1'
+    assert stored[12][1] == "BEBIDAS Ñ" and stored[23][1] == "X" * 100
+    assert stored[22][2] == 1.5 and stored[27][2:] == (100000.0, 7)
+    assert len(stored) == len(TRICKY_LINES) - len(TRICKY_REASONS)
+
+
+# --- bad rows the generator does not make -------------------------------------------------------
+
+
+def test_bad_rows_corpus_is_rejected_with_specific_reasons(database: str, tmp_path: Path) -> None:
+    """Typo years, invalid UTF-8, over-long fields, an extra column, a long incompressible line and a
+    truncated last line: each rejected with its own reason, nothing else lost, counts add up."""
+    folder = write_folder(tmp_path / "data")  # 36 good train rows, 2017-01-01 .. 2017-01-04
+    noise = base64.b64encode(os.urandom(15_000)).decode()  # 20 kB that does not compress
+    corpus = [
+        ("900,2107-01-02,1,EGGS,1.0,0", "date 2107-01-02 is outside the plausible range 2000-01-01 .. "),
+        ("901,1017-01-02,1,EGGS,1.0,0", "date 1017-01-02 is outside the plausible range 2000-01-01 .. "),
+        ("902,2017-01-02,1,EGGS,1.0,0,7", "expected 6 columns, got 7"),
+        ("903,2017-01-02,1," + "F" * 6000 + ",1.0,0", "family is too long: 6,000 characters, at most 100"),
+        ("904,2017-01-02,1,EGGS,1." + "0" * 40 + ",0", "sales is too long: 42 characters, at most 32"),
+        (noise, "expected 6 columns, got 1"),
+        (noise.replace("A", ","), None),  # many commas: the column count still says why
+        (b"905,2017-01-02,1,EGGS\xff\xfe,1.0,0", "not valid UTF-8 text (byte 0xff at 22)"),
+        ("906,2017-01-02,2,EG", "expected 6 columns, got 4 (the file ends without a line end: "),
+    ]
+    with open(folder / "train.csv", "ab") as handle:
+        for line, _ in corpus[:-1]:
+            handle.write((line if isinstance(line, bytes) else line.encode()) + b"\n")
+        handle.write(corpus[-1][0].encode())  # no line end: cut short
+
+    summary = load_folder(folder)
+
+    train = next(item for item in summary.files if item.file_name == "train.csv")
+    assert (train.rows_read, train.rows_loaded, train.rows_rejected, train.rows_skipped) == (
+        36 + len(corpus), 36, len(corpus), 0,
+    )  # fmt: skip
+    for item in summary.files:
+        assert item.rows_read == item.rows_loaded + item.rows_rejected + item.rows_skipped
+    with psycopg.connect(database) as conn:
+        rejected = conn.execute(
+            "select line_number, reason, length(raw_line), raw_line_md5 = md5(raw_line)"
+            " from raw.rejected_rows"
+            " where file_name = 'train.csv' order by line_number"
+        ).fetchall()
+        logged = conn.execute(
+            "select rows_read, rows_loaded + rows_rejected + rows_skipped from raw.load_log"
+        ).fetchall()
+    assert [row[0] for row in rejected] == list(range(38, 38 + len(corpus)))
+    for (_, reason, _, hashed), (_, expected) in zip(rejected, corpus, strict=True):
+        assert hashed
+        if expected is not None:
+            assert reason.startswith(expected), reason
+    assert rejected[6][1].startswith("expected 6 columns, got ")
+    assert rejected[5][2] == len(noise) > 10_000  # the whole line is kept
+    assert all(read == total for read, total in logged)
+
+
+def test_dates_outside_the_plausible_range(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default nothing before 2000 or after today, except forecast requests in test.csv (up to a
+    year ahead); the range is configurable (argument or SALESMON_FIRST_DATE / SALESMON_LAST_DATE)."""
+    from warehouse.loader import DateRange
+
+    folder = write_folder(tmp_path / "data", days=2, start=date(2017, 1, 1))
+    ahead = (date.today() + timedelta(days=30)).isoformat()
+    with open(folder / "train.csv", "a") as handle:
+        handle.write(f"500,{ahead},1,EGGS,1,0\n1999,1999-12-31,1,EGGS,1,0\n")
+    with open(folder / "test.csv", "a") as handle:
+        handle.write(f"600,{ahead},1,EGGS,0\n601,{date.today().year + 2}-01-01,1,EGGS,0\n")
+
+    load_folder(folder)
+
+    with psycopg.connect(database) as conn:
+        reasons = conn.execute(
+            "select file_name, line_number, reason from raw.rejected_rows order by 1, 2"
+        ).fetchall()
+        assert conn.execute("select count(*) from raw.test where id = 600").fetchone() == (1,)
+    today = date.today()
+    assert reasons == [
+        ("test.csv", 12, f"date {today.year + 2}-01-01 is outside the plausible range 2000-01-01 .. "
+         f"{today + timedelta(days=366)}"),
+        ("train.csv", 20, f"date {ahead} is outside the plausible range 2000-01-01 .. {today}"),
+        ("train.csv", 21, f"date 1999-12-31 is outside the plausible range 2000-01-01 .. {today}"),
+    ]  # fmt: skip
+
+    narrow = load_folder(folder, dates=DateRange(first=date(2017, 1, 2), last=date(2017, 1, 31)))
+    train = next(item for item in narrow.files if item.file_name == "train.csv")
+    assert train.rows_rejected == 2 + 9  # the first day is now before the range
+    monkeypatch.setenv("SALESMON_LAST_DATE", "2017-01-01")
+    from_env = load_folder(folder)
+    train = next(item for item in from_env.files if item.file_name == "train.csv")
+    assert train.rows_rejected == 2 + 9  # the second day is now after it
+    monkeypatch.setenv("SALESMON_LAST_DATE", "someday")
+    with pytest.raises(LoadError, match="SALESMON_LAST_DATE"):
+        load_folder(folder)
+
+
+def test_rejected_rows_of_an_older_database_are_migrated(database: str) -> None:
+    """A raw.rejected_rows keyed on the raw line (before raw_line_md5) is migrated by the bootstrap,
+    keeping its rows, and a second bootstrap changes nothing."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("create schema raw")
+        conn.execute(
+            "create table raw.rejected_rows (file_name text not null, line_number integer not null,"
+            " raw_line text not null, reason text not null, rejected_at timestamptz not null default now(),"
+            " primary key (file_name, line_number, raw_line))"
+        )
+        conn.execute("insert into raw.rejected_rows values ('oil.csv', 7, 'x,y', 'bad date ''x''')")
+    db.bootstrap()
+    db.bootstrap()
+    with psycopg.connect(database) as conn:
+        key = conn.execute(
+            "select pg_get_constraintdef(oid) from pg_constraint where conname = 'rejected_rows_pkey'"
+        ).fetchone()
+        rows = conn.execute(
+            "select file_name, line_number, raw_line_md5, raw_line from raw.rejected_rows"
+        ).fetchall()
+    assert key == ("PRIMARY KEY (file_name, line_number, raw_line_md5)",)
+    assert rows == [("oil.csv", 7, hashlib.md5(b"x,y").hexdigest(), "x,y")]
+
+
+# --- corrections ----------------------------------------------------------------------------------
+
+
+def _correct(path: Path, changes: dict[int, str]) -> None:
+    """Replace lines (1-based numbers) of a file."""
+    lines = path.read_text().splitlines()
+    for number, line in changes.items():
+        lines[number - 1] = line
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_reload_reports_changed_rows_and_update_replaces_them(database: str, tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "data")
+    load_folder(folder)
+    # train line 3: id 1, 2017-01-01, store 1, BEVERAGES; line 14: id 12, 2017-01-02, store 2, AUTOMOTIVE
+    _correct(
+        folder / "train.csv", {3: "1,2017-01-01,1,BEVERAGES,99.5,0", 14: "12,2017-01-02,2,AUTOMOTIVE,0,7"}
+    )
+    _correct(folder / "transactions.csv", {2: "2017-01-01,1,5"})
+    with open(folder / "train.csv", "a") as handle:
+        handle.write("700,2017-01-02,1,EGGS,3,0\n")  # a late row for a day already stored
+
+    plain = load_folder(folder)
+
+    train = next(item for item in plain.files if item.file_name == "train.csv")
+    assert (train.rows_read, train.rows_loaded, train.rows_rejected, train.rows_skipped) == (37, 1, 0, 36)
+    assert (train.rows_changed, train.updated) == (2, False)
+    assert train.changed_days == {date(2017, 1, 1): 1, date(2017, 1, 2): 1}
+    assert "2 rows differ from what is stored (not replaced: run `salesmon load --update`" in train.describe()
+    with psycopg.connect(database) as conn:
+        assert conn.execute("select sales from raw.train where id = 1").fetchone() == (19.5,)
+        assert conn.execute("select sales from raw.train where id = 700").fetchone() == (3.0,)
+
+    result = CliRunner().invoke(app, ["load", "--data-dir", str(folder), "--update"])
+
+    assert result.exit_code == 0, result.output
+    assert "2 rows differ from what is stored (replaced)" in result.output
+    assert "on 2 day(s): 2017-01-01: 1, 2017-01-02: 1" in result.output
+    with psycopg.connect(database) as conn:
+        corrected = "select sales, onpromotion from raw.train where id in (1, 12) order by id"
+        assert conn.execute(corrected).fetchall() == [(99.5, 0), (0.0, 7)]
+        assert conn.execute(
+            "select transactions from raw.transactions where date = '2017-01-01' and store_nbr = 1"
+        ).fetchone() == (5,)
+        log = conn.execute(
+            "select file_name, rows_loaded, rows_skipped, rows_changed, updated from raw.load_log"
+            " where file_name in ('train.csv', 'transactions.csv') order by load_id"
+        ).fetchall()
+        days = conn.execute(
+            "select table_name, day, rows_inserted, rows_changed, replaced from raw.changed_days"
+            " where load_id in (select max(load_id) from raw.load_log group by file_name)"
+            " and (rows_changed > 0 or rows_inserted > 0) order by 1, 2"
+        ).fetchall()
+    assert log == [
+        ("transactions.csv", 12, 0, 0, False), ("train.csv", 36, 0, 0, False),
+        ("transactions.csv", 0, 12, 1, False), ("train.csv", 1, 36, 2, False),
+        ("transactions.csv", 1, 11, 1, True), ("train.csv", 2, 35, 2, True),
+    ]  # fmt: skip
+    assert days == [
+        ("train", date(2017, 1, 1), 0, 1, True), ("train", date(2017, 1, 2), 0, 1, True),
+        ("transactions", date(2017, 1, 1), 0, 1, True),
+    ]  # fmt: skip
+    again = load_folder(folder, update=True)
+    assert all(item.rows_changed == 0 and item.rows_loaded == 0 for item in again.files)

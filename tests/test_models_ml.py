@@ -19,8 +19,14 @@ from typer.testing import CliRunner
 
 from models_ml import metrics, pipelines
 from models_ml.errors import FIRST_BUILD_HINT, FIRST_TRAIN_HINT, ModelError
-from models_ml.features import BOOLEAN_FEATURES, FEATURES, HISTORY_FEATURES
-from models_ml.registry import ModelRecord, load_model, save_training
+from models_ml.features import (
+    BOOLEAN_FEATURES,
+    FEATURES,
+    HISTORY_FEATURES,
+    last_actual_date,
+    last_feature_date,
+)
+from models_ml.registry import ModelRecord, champion_monitor_from, load_model, save_training
 from models_ml.score import month_chunks, score
 from models_ml.train import _fit_start, train
 from orchestration.cli import app
@@ -31,7 +37,7 @@ FAMILIES = 33
 START = date(2016, 10, 1)
 END = date(2017, 8, 15)  # last day with sales; the generator adds 16 forecast-request days after it
 LAST_FEATURE_DAY = END + timedelta(days=16)
-ML_MARTS = ["--select", "path:models/marts/ml", "--indirect-selection", "cautious"]
+ML_MARTS = ["--select", "path:models/staging/ml", "path:models/marts/ml", "--indirect-selection", "cautious"]
 
 runner = CliRunner()
 
@@ -51,7 +57,7 @@ def dbt_paths(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 @pytest.fixture(scope="module")
 def features(module_database: str, tmp_path_factory: pytest.TempPathFactory, dbt_paths: list[str]) -> str:
     """Generated data loaded into raw.* and the real features mart built on it."""
-    from warehouse.generator import generate
+    from datagen import generate
     from warehouse.loader import load_folder
 
     data_dir: Path = tmp_path_factory.mktemp("ml-data")
@@ -70,6 +76,7 @@ def test_ml_marts_build_empty_before_any_training(features: str) -> None:
     with psycopg.connect(features) as conn:
         assert conn.execute("select count(*) from marts.fct_predictions_vs_actuals").fetchone() == (0,)
         assert conn.execute("select count(*) from marts.dim_model_versions").fetchone() == (0,)
+        assert champion_monitor_from(conn) is None
 
 
 def test_cli_score_before_training_says_train_first(features: str) -> None:
@@ -147,6 +154,15 @@ def test_registry_rows_hold_windows_features_metrics_and_artifact(trained: dict)
         assert row.params["fit_rows"] == row.params["training_rows_available"] > 0
 
 
+def test_the_retrain_and_demo_steps_read_the_champion_and_the_last_days(trained: dict) -> None:
+    """What `salesmon demo` and the retrain flow ask the registry and the features table."""
+    with psycopg.connect(trained["db"]) as conn:
+        assert champion_monitor_from(conn) == trained["champion"]["monitor_from"]
+        assert last_actual_date(conn) == END
+        # the forecast requests (test.csv): 16 days after the last day with sales
+        assert last_feature_date(conn) == END + timedelta(days=16)
+
+
 def test_loaded_artifact_reproduces_the_stored_reference_predictions(trained: dict) -> None:
     champion = trained["champion"]["model_version"]
     version, pipeline, feature_list = load_model()
@@ -157,6 +173,45 @@ def test_loaded_artifact_reproduces_the_stored_reference_predictions(trained: di
     # Booleans come back as Python bools, text as str: the pipeline coerces them itself.
     predicted = pipeline.predict(reference[feature_list])
     np.testing.assert_allclose(predicted, reference["prediction"].to_numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_a_model_pickled_by_another_scikit_learn_is_refused_or_warned(trained: dict) -> None:
+    """Each registered model keeps the scikit-learn version that pickled it; loading it with another
+    minor release is refused with the fix, another patch release or an unknown version warns."""
+    import sklearn
+
+    from models_ml.errors import ModelError
+    from models_ml.registry import SklearnVersionWarning, check_sklearn_version
+
+    champion = trained["champion"]["model_version"]
+    with psycopg.connect(trained["db"]) as conn:
+        stored = conn.execute(
+            "select distinct sklearn_version from ml.model_registry where model_version like %s",
+            (champion.rsplit("-", 1)[0] + "-%",),
+        ).fetchall()
+    assert stored == [(sklearn.__version__,)]
+    check_sklearn_version(champion, "1.9.1", installed="1.9.1")  # the same: silent
+    with pytest.raises(
+        ModelError, match=r"pickled by scikit-learn 1\.5\.2, but 1\.9\.1 is installed.*salesmon train"
+    ):
+        check_sklearn_version(champion, "1.5.2", installed="1.9.1")
+    with pytest.warns(SklearnVersionWarning, match="same minor release"):
+        check_sklearn_version(champion, "1.9.0", installed="1.9.1")
+    with pytest.warns(SklearnVersionWarning, match="no recorded scikit-learn version"):
+        check_sklearn_version(champion, None, installed="1.9.1")
+    with psycopg.connect(trained["db"]) as conn:
+        conn.execute(
+            "update ml.model_registry set sklearn_version = '0.24.2' where model_version = %s", (champion,)
+        )
+    try:
+        with pytest.raises(ModelError, match="scikit-learn 0.24.2"):
+            load_model(champion)
+    finally:
+        with psycopg.connect(trained["db"]) as conn:
+            conn.execute(
+                "update ml.model_registry set sklearn_version = %s where model_version = %s",
+                (sklearn.__version__, champion),
+            )
 
 
 def test_reference_rows_are_the_validation_window_rows_with_sales(trained: dict) -> None:

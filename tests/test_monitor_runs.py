@@ -42,11 +42,11 @@ FAILING_DAY = FAILURE_FIRST + timedelta(days=1)
 @pytest.fixture(scope="module")
 def scored_db(module_database: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Generated data loaded, features mart built, a model trained, the monitored days scored."""
+    from datagen import generate
     from models_ml.score import score
     from models_ml.train import train
     from monitoring.slices import clear_reference_cache
     from warehouse.dbt import run_dbt
-    from warehouse.generator import generate
     from warehouse.loader import load_folder
 
     data_dir = tmp_path_factory.mktemp("monitor-runs-data")

@@ -3,7 +3,8 @@
 The whole pipeline runs for real once per module (generate 4 stores x 8.5 months, load, dbt features
 mart, train, score the monitored period and the forecast-request days), then the tests compute
 slices with real Evidently into the real warehouse and check the stored values against numpy, the
-idempotency of reruns, the skipping of finished days, and the Prefect flow with 2 worker processes.
+idempotency of reruns, the skipping of finished days, and the Prefect flow on its task runners (a
+process pool, threads, a local Dask cluster), which must all store the same values.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import psycopg
 import pytest
 
 from monitoring.config import DEFAULT_CONFIG, MonitoringConfig
-from monitoring.engine import backfill, compute_day, plan_days
+from monitoring.day import compute_day
+from monitoring.planning import plan_days
 from monitoring.slices import clear_reference_cache, get_reference, load_slice, slice_query
 
 pytestmark = pytest.mark.slow
@@ -34,10 +36,10 @@ NO_ACTUALS_DAY = date(2017, 8, 20)  # a forecast-request day: features and predi
 @pytest.fixture(scope="module")
 def monitored_db(module_database: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Generated data loaded, features mart built, a model trained, the monitored period scored."""
+    from datagen import generate
     from models_ml.score import score
     from models_ml.train import train
     from warehouse.dbt import run_dbt
-    from warehouse.generator import generate
     from warehouse.loader import load_folder
 
     data_dir: Path = tmp_path_factory.mktemp("monitoring-data")
@@ -244,7 +246,10 @@ def test_day_without_predictions_is_reported_not_computed(monitored_db: str) -> 
 def test_drawn_report_agrees_with_stored_values_and_fills_the_workspace(
     monitored_db: str, tmp_path: Path
 ) -> None:
-    """DriftedColumnsCount, MAE and RMSE (only in drawn reports) give what the engine stored."""
+    """Evidently's own metrics (only in the reports that are shown) give what the engine stored:
+    every ValueDrift its score, threshold and verdict, DriftedColumnsCount, RowCount,
+    MissingValueCount, MAE and RMSE. Drift scores come from Evidently's registered statistical tests
+    (evidently.legacy.calculations.stattests, pinned with evidently): this fails if they change."""
     from evidently.ui.workspace import Workspace
 
     from monitoring.report import run_report
@@ -260,14 +265,43 @@ def test_drawn_report_agrees_with_stored_values_and_fills_the_workspace(
             load_slice(conn, DAY, version, DEFAULT_CONFIG),
             get_reference(conn, version, DAY.isoweekday(), DEFAULT_CONFIG),
         )
-    values, snapshot = run_report(ctx, render=True)
+    values, snapshot = run_report(ctx, view="full")
+    assert run_report(ctx)[1] is None  # values alone: no Evidently report is run
+    assert run_report(ctx)[0] == values  # and they are the same values
     stored = {value.name: value.value for value in values if not value.column_name and not value.segment_type}
-    results = {type(result).__name__: result for result in snapshot.metric_results.values()}
     by_name = {metric["metric_name"].split("(")[0]: metric["value"] for metric in snapshot.dict()["metrics"]}
     assert by_name["DriftedColumnsCount"]["count"] == stored["drifted_columns_count"]
     assert by_name["MAE"]["mean"] == pytest.approx(stored["mae"], rel=1e-9)
     assert by_name["RMSE"] == pytest.approx(stored["rmse"], rel=1e-9)
-    assert results  # the snapshot holds every metric's result keyed by metric id
+    assert by_name["RowCount"] == stored["row_count"]
+    drift_results = {}
+    missing_results = {}
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if config["type"].endswith("ValueDrift"):
+            drift_results[config["column"]] = (metric["value"], config["method"])
+        elif config["type"].endswith("MissingValueCount"):
+            missing_results[config["column"]] = metric["value"]["share"]
+    drift_values = {
+        DEFAULT_CONFIG.drift_column(value.column_name or "prediction"): value
+        for value in values
+        if value.name in ("prediction_drift_score", "column_drift_score") and value.value is not None
+    }
+    assert set(drift_results) == set(drift_values) and len(drift_values) > 10
+    tests = {
+        test.metric_config.params["column"]: test
+        for result in snapshot.metric_results.values()
+        for test in (getattr(result, "tests", None) or [])
+        if test.id == "drift"
+    }
+    for column, value in drift_values.items():
+        assert drift_results[column][0] == pytest.approx(value.value, rel=1e-12, abs=1e-15), column
+        assert tests[column].metric_config.params["threshold"] == value.threshold, column
+        assert (str(tests[column].status.value).upper() == "FAIL") is value.detected, column
+    shares = {value.column_name: value.value for value in values if value.name == "column_missing_share"}
+    assert {DEFAULT_CONFIG.drift_column(column): share for column, share in shares.items()} == pytest.approx(
+        missing_results, abs=1e-12
+    )
 
     html_dir = tmp_path / "html"
     compute_day(DAY, force=True, html_dir=html_dir, workspace=True)
@@ -281,18 +315,20 @@ def test_drawn_report_agrees_with_stored_values_and_fills_the_workspace(
 # --- ranges ---------------------------------------------------------------------------------------
 
 
-def test_interrupted_backfill_resumes_and_flow_matches_serial(
+def test_interrupted_range_resumes_and_every_runner_stores_the_same_values(
     monitored_db: str, prefect_harness: None
 ) -> None:
-    """Days 1-5 computed, then the flow on days 1-10 with 2 processes computes only 6-10, with the
-    values of a serial run; a second run skips everything; force recomputes."""
+    """Days 1-5 computed, then the flow on days 1-10 with 2 processes computes only 6-10 (in chunks),
+    with the values of a run on one thread; a second run skips everything; force recomputes."""
     from orchestration.flows import monitor_days
 
     days = [FIRST + timedelta(days=offset) for offset in range(10)]
-    first = backfill(days[0], days[4], workers=1, workspace=False)
-    assert [result.day for result in first.days("computed")] == days[:5]
+    quiet = {"workspace": False, "build_marts": False}
+    first = monitor_days(days[0], days[4], workers=1, **quiet)
+    assert first["computed"] == [day.isoformat() for day in days[:5]]
     with psycopg.connect(monitored_db) as conn:
         first_at = _computed_at(conn, days[:5])
+        first_values = {day: _metrics(conn, day) for day in days[:2]}
 
     result = monitor_days(days[0], days[-1], workers=2, task_runner="process", workspace=False)
     assert result["computed"] == [day.isoformat() for day in days[5:]]
@@ -301,27 +337,27 @@ def test_interrupted_backfill_resumes_and_flow_matches_serial(
         assert _computed_at(conn, days[:5]) == first_at
         flow_values = {day: _metrics(conn, day) for day in days[5:]}
         flow_runs = conn.execute(
-            "select count(*) from monitoring.runs where slice_date = any(%s) and status = 'success'"
-            " and flow_run_id is not null",
+            "select count(*), count(distinct flow_run_id) from monitoring.runs where slice_date = any(%s)"
+            " and status = 'success' and flow_run_id is not null",
             (days[5:],),
-        ).fetchone()[0]
+        ).fetchone()
         marts = conn.execute("select count(*) from marts.fct_model_health_daily").fetchone()[0]
         champion = conn.execute(
             "select model_version from marts.dim_model_versions where is_champion"
         ).fetchone()
-    assert flow_runs == 5
+    assert flow_runs == (5, 1)  # one flow run, its days in chunks
     assert marts >= 10  # the flow built the metrics mart afterwards
     assert champion == (result["model_version"],)  # and the ml marts, which training and scoring changed
 
-    serial = backfill(days[5], days[-1], workers=1, force=True, workspace=False)
-    assert len(serial.days("computed")) == 5
+    serial = monitor_days(days[5], days[-1], workers=1, force=True, task_runner="thread", **quiet)
+    assert len(serial["computed"]) == 5
     with psycopg.connect(monitored_db) as conn:
         for day in days[5:]:
             assert _same_values(flow_values[day], _metrics(conn, day)), day
         all_at = _computed_at(conn, days)
 
-    again = backfill(days[0], days[-1], workers=2, workspace=False)
-    assert len(again.days("skipped")) == 10 and not again.days("computed")
+    again = monitor_days(days[0], days[-1], workers=2, **quiet)
+    assert len(again["skipped"]) == 10 and not again["computed"]
     with psycopg.connect(monitored_db) as conn:
         assert _computed_at(conn, days) == all_at
         skipped_runs = conn.execute(
@@ -329,66 +365,89 @@ def test_interrupted_backfill_resumes_and_flow_matches_serial(
         ).fetchone()[0]
     assert skipped_runs >= 15
 
-    forced = backfill(days[0], days[1], workers=1, force=True, workspace=False)
-    assert len(forced.days("computed")) == 2
+    forced = monitor_days(days[0], days[1], workers=1, force=True, **quiet)
+    assert len(forced["computed"]) == 2
     with psycopg.connect(monitored_db) as conn:
         forced_at = _computed_at(conn, days[:2])
         forced_values = {day: _metrics(conn, day) for day in days[:2]}
     assert all(forced_at[day] > all_at[day] for day in days[:2])
+    for day in days[:2]:
+        assert _same_values(forced_values[day], first_values[day]), day
 
-    # The "hybrid" runner: tasks on threads, slices on a process pool; same values again.
-    hybrid = monitor_days(
-        days[0], days[1], force=True, workers=2, task_runner="hybrid", workspace=False, build_marts=False
-    )
-    assert hybrid["computed"] == [day.isoformat() for day in days[:2]]
+
+def test_salesmon_monitor_on_a_dask_cluster_stores_the_process_pool_values(
+    monitored_db: str, prefect_harness: None
+) -> None:
+    """`salesmon monitor --task-runner dask` on a local Dask cluster (2 worker processes, one chunk
+    each) stores exactly the values the process pool stored, and runs the chunks on the cluster."""
+    from typer.testing import CliRunner
+
+    from orchestration.cli import app
+
+    days = [FIRST + timedelta(days=offset) for offset in range(4)]
+    span = ["--start", days[0].isoformat(), "--end", days[-1].isoformat(), "--force", "--no-workspace"]
+    runner = CliRunner()
+    pool = runner.invoke(app, ["monitor", *span, "--task-runner", "process", "--workers", "2"])
+    assert pool.exit_code == 0, pool.output[-3000:]
     with psycopg.connect(monitored_db) as conn:
-        for day in days[:2]:
-            assert _same_values(forced_values[day], _metrics(conn, day)), day
+        pool_values = {day: _metrics(conn, day) for day in days}
+        pool_at = _computed_at(conn, days)
+    dask = runner.invoke(app, ["monitor", *span, "--task-runner", "dask", "--workers", "2"])
+    assert dask.exit_code == 0, dask.output[-3000:]
+    assert "4 days computed" in dask.output and " 0 failed" in dask.output
+    with psycopg.connect(monitored_db) as conn:
+        dask_at = _computed_at(conn, days)
+        for day in days:
+            assert dask_at[day] > pool_at[day], day  # recomputed by the Dask run
+            assert _same_values(pool_values[day], _metrics(conn, day)), day
 
 
-def test_days_reuse_one_connection_per_thread(monitored_db: str) -> None:
-    from concurrent.futures import ThreadPoolExecutor
+def test_a_failed_day_of_a_chunk_loses_no_other_day(monitored_db: str) -> None:
+    """compute_days (one task's chunk): the warehouse refuses one day's rows; that day fails with its
+    error recorded, the days before and after it are stored."""
+    from monitoring.day import DayOptions, compute_days
 
-    from monitoring.engine import _day_connection, close_day_connections
-
-    close_day_connections()
-    first = _day_connection()
-    compute_day(DAY, force=True, workspace=False)
-    assert _day_connection() is first and not first.closed
-    assert first.autocommit  # nothing is left open in a transaction between days
-    with ThreadPoolExecutor(1) as threads:
-        other = threads.submit(_day_connection).result()
-    assert other is not first
-    close_day_connections()
-    assert first.closed and other.closed
-    replacement = _day_connection()
-    assert replacement is not first and replacement.execute("select 1").fetchone() == (1,)
-    replacement.close()  # a closed (or broken) connection is replaced on the next day
-    assert _day_connection() is not replacement
-    close_day_connections()
-
-
-def test_fork_server_workers_get_the_current_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The fork server keeps the environment it started with (the warehouse URL of an earlier run);
-    the pool hands its workers the current one."""
-    import multiprocessing
-    import os
-
-    from monitoring.engine import slice_pool, start_fork_server
-
-    start_fork_server(wait=True)
-    monkeypatch.setenv("SALESMON_PROBE", "set after the fork server started")
-    with slice_pool(1, context=multiprocessing.get_context("forkserver")) as pool:
-        assert pool.submit(os.getenv, "SALESMON_PROBE").result() == "set after the fork server started"
-        assert pool.submit(os.getppid).result() != os.getpid()  # forked by the fork server, not by us
+    days = [FIRST + timedelta(days=offset) for offset in range(3)]
+    with psycopg.connect(monitored_db, autocommit=True) as conn:
+        plan = plan_days(conn, days[0], days[-1], force=True)
+    chunk = [(day, plan.keys[day]) for day in days]
+    options = DayOptions(conninfo=monitored_db)
+    assert [result.status for result in compute_days(chunk, plan.model_version, options)] == ["computed"] * 3
+    with psycopg.connect(monitored_db, autocommit=True) as conn:
+        before = _computed_at(conn, days)
+        conn.execute(
+            psycopg.sql.SQL(
+                "alter table monitoring.metric_values"
+                " add constraint refuse_one_day check (slice_date <> {}) not valid"
+            ).format(psycopg.sql.Literal(days[1]))
+        )
+    try:
+        lines: list[str] = []
+        results = compute_days(chunk, plan.model_version, options, progress=lines.append)
+    finally:
+        with psycopg.connect(monitored_db, autocommit=True) as conn:
+            conn.execute("alter table monitoring.metric_values drop constraint refuse_one_day")
+    assert [result.status for result in results] == ["computed", "failed", "computed"]
+    assert results[1].error.startswith("CheckViolation")
+    assert lines[1].startswith(f"{days[1].isoformat()} FAILED") and lines[2].endswith("(3 of 3)")
+    with psycopg.connect(monitored_db) as conn:
+        after = _computed_at(conn, days)
+        failed = conn.execute(
+            "select error from monitoring.runs where slice_date = %s order by started_at desc limit 1",
+            (days[1],),
+        ).fetchone()[0]
+    assert after[days[0]] > before[days[0]] and after[days[2]] > before[days[2]]
+    assert after[days[1]] == before[days[1]]  # its earlier rows stay until a computation succeeds
+    assert "refuse_one_day" in failed
 
 
 def test_a_new_configuration_recomputes(monitored_db: str) -> None:
     days = (FIRST, FIRST + timedelta(days=1))
-    assert plan_days(*days).to_compute == []
-    other = MonitoringConfig(numerical_stattest="psi")
-    assert other.config_hash() != DEFAULT_CONFIG.config_hash()
-    assert plan_days(*days, config=other).to_compute == list(days)
+    with psycopg.connect(monitored_db) as conn:
+        assert plan_days(conn, *days).to_compute == []
+        other = MonitoringConfig(numerical_stattest="psi")
+        assert other.config_hash() != DEFAULT_CONFIG.config_hash()
+        assert plan_days(conn, *days, config=other).to_compute == list(days)
 
 
 def test_calibration_learns_once_per_model_version(monitored_db: str) -> None:
@@ -449,8 +508,8 @@ def test_calibration_learns_once_per_model_version(monitored_db: str) -> None:
 
 
 def test_the_flow_calibrates_a_new_version_in_weekday_tasks(monitored_db: str, prefect_harness: None) -> None:
-    """An uncalibrated version: the flow computes the seven weekdays as tasks beside the days (hybrid
-    runner, on the slice processes) and stores exactly the bounds a serial calibration learns."""
+    """An uncalibrated version: the flow computes the seven weekdays as tasks beside the days (on the
+    process pool) and stores exactly the bounds a serial calibration learns."""
     from monitoring.calibration import calibrate
     from orchestration.flows import monitor_days
 
@@ -463,7 +522,7 @@ def test_the_flow_calibrates_a_new_version_in_weekday_tasks(monitored_db: str, p
         serial = conn.execute(query).fetchall()
         conn.execute("delete from monitoring.calibration_runs")
     result = monitor_days(
-        FIRST, FIRST, force=True, workers=2, task_runner="hybrid", workspace=False, build_marts=False
+        FIRST, FIRST, force=True, workers=2, task_runner="process", workspace=False, build_marts=False
     )
     assert result["computed"] == [FIRST.isoformat()]
     with psycopg.connect(monitored_db) as conn:
@@ -518,4 +577,9 @@ def test_cli_monitor_rejects_bad_arguments_before_running() -> None:
     bad_runner = runner.invoke(
         app, ["monitor", "--start", "2017-06-01", "--end", "2017-06-02", "--task-runner", "fibers"]
     )
-    assert bad_runner.exit_code == 1 and "hybrid, process, thread, dask" in bad_runner.output
+    assert bad_runner.exit_code == 1 and "process, dask, thread" in bad_runner.output
+    address_alone = runner.invoke(
+        app,
+        ["monitor", "--start", "2017-06-01", "--end", "2017-06-02", "--dask-address", "tcp://127.0.0.1:1"],
+    )
+    assert address_alone.exit_code == 1 and "--dask-address needs --task-runner dask" in address_alone.output

@@ -202,11 +202,11 @@ def test_two_monitoring_runs_deliver_each_new_alert_once_even_with_the_webhook_d
     """Run 1 (the day before the change and the change date) with the webhook down: the run
     succeeds, e-mail gets run 1's alerts. Run 2 (the three days after): the webhook, back, gets every alert
     once (run 1's, still due, and run 2's new ones); e-mail only run 2's new ones."""
+    from datagen import generate
     from models_ml.score import score
     from models_ml.train import train
     from orchestration.flows import monitor_days
     from warehouse.dbt import run_dbt
-    from warehouse.generator import generate
     from warehouse.loader import load_folder
 
     webhook, mailbox, settings = receivers

@@ -54,7 +54,9 @@ def test_report_before_any_monitoring_says_what_to_run(database: str, tmp_path: 
     assert "the metrics mart does not exist yet" in result.output
     assert "salesmon run" in result.output and "Traceback" not in result.output
     with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute("create table marts.fct_model_health_daily (slice_date date, model_version text)")
+        conn.execute(
+            "create table marts.fct_model_health_daily (slice_date date, model_version text, source text)"
+        )
     result = runner.invoke(app, ["report", "--out", str(tmp_path / "out")])
     assert result.exit_code == 1, result.output
     assert "no monitored day in marts.fct_model_health_daily yet" in result.output
@@ -62,15 +64,17 @@ def test_report_before_any_monitoring_says_what_to_run(database: str, tmp_path: 
 
 
 @pytest.fixture(scope="module")
-def pipeline_db(module_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def pipeline_db(
+    module_database: str, tmp_path_factory: pytest.TempPathFactory, prefect_harness: str
+) -> Iterator[dict]:
     """Generate, load, build the features, train, score, monitor (snapshots into a workspace of this
     module's own, not the session's) and build the metrics mart."""
+    from datagen import generate
     from models_ml.score import score
     from models_ml.train import train
     from monitoring import workspace
-    from monitoring.engine import backfill
+    from orchestration.flows import monitor_days
     from warehouse.dbt import run_dbt
-    from warehouse.generator import generate
     from warehouse.loader import load_folder
 
     data_dir = tmp_path_factory.mktemp("report-data")
@@ -92,12 +96,17 @@ def pipeline_db(module_database: str, tmp_path_factory: pytest.TempPathFactory) 
     score(MONITOR_FROM, MONITOR_TO, model_version)
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setattr(workspace, "workspace_path", lambda: evidently_root)
-        summary = backfill(MONITOR_FROM, MONITOR_TO, model_version, workers=1, workspace=True)
-        assert len(summary.days("computed")) == DAYS, summary.render()
+        result = monitor_days(
+            MONITOR_FROM, MONITOR_TO, model_version, task_runner="thread", workspace=True, build_marts=False
+        )
+        assert len(result["computed"]) == DAYS, result
         run_dbt(
             [
                 "build",
                 "--select",
+                "path:models/staging/ml",
+                "path:models/staging/monitoring",
+                "path:models/intermediate/monitoring",
                 "path:models/marts/monitoring",
                 "path:seeds/monitoring_thresholds.csv",
                 *paths,
@@ -240,6 +249,7 @@ def test_dashboard_has_the_main_series_panels(pipeline_db: dict) -> None:
     """Created by the monitoring run: its tabs, titles and the metrics each panel reads."""
     from evidently.ui.workspace import Workspace
 
+    from monitoring.config import DEFAULT_CONFIG
     from monitoring.dashboard import ROW_COUNT, SALESMON_METRIC, VALUE_DRIFT, dashboard_layout
     from monitoring.workspace import PROJECT_NAME
 
@@ -270,7 +280,11 @@ def test_dashboard_has_the_main_series_panels(pipeline_db: dict) -> None:
         [(ROW_COUNT, {}), (SALESMON_METRIC, {"metric": "expected_row_count"})],
     )
     numerical = layout["Drift of the numerical features: normed Wasserstein distance of log1p(value)"]
-    assert numerical[0] == "Feature drift" and (VALUE_DRIFT, {"column": "onpromotion__log1p"}) in numerical[2]
+    assert numerical[0] == "Feature drift"
+    assert [labels["column"] for _, labels in numerical[2]] == list(DEFAULT_CONFIG.numerical_columns)
+    assert (SALESMON_METRIC, {"metric": "column_drift_score", "column": "onpromotion"}) in numerical[2]
+    categorical = layout["Drift of the categorical features: Jensen-Shannon distance"]
+    assert [labels["column"] for _, labels in categorical[2]] == list(DEFAULT_CONFIG.categorical_columns)
 
 
 def _stored_metric(metric: str, labels: dict[str, str]) -> tuple[str, str]:
@@ -285,7 +299,7 @@ def _stored_metric(metric: str, labels: dict[str, str]) -> tuple[str, str]:
     if metric == ROW_COUNT:
         return "row_count", ""
     assert metric == SALESMON_METRIC, metric
-    return labels["metric"], ""
+    return labels["metric"], labels.get("column", "")
 
 
 def test_dashboard_series_are_the_stored_metric_values(pipeline_db: dict) -> None:

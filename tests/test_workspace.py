@@ -9,6 +9,7 @@ no lock parses every snapshot file while the writers work.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -113,12 +114,11 @@ def test_parallel_writers_lose_and_corrupt_nothing(tmp_path: Path) -> None:
     from evidently.ui.service.storage.local import create_local_project_manager
     from evidently.ui.workspace import Workspace
 
-    from monitoring.engine import process_context
-
     root = tmp_path / "evidently"
     # built once here (the first report imports much of Evidently), pickled to the workers
     snapshot = _snapshot(0)
-    with ProcessPoolExecutor(PROCESSES + 1, mp_context=process_context()) as pool:
+    # spawned, as the workers of Prefect's ProcessPoolTaskRunner are
+    with ProcessPoolExecutor(PROCESSES + 1, mp_context=multiprocessing.get_context("spawn")) as pool:
         # Every worker finds or creates the project at the same moment: there is one project.
         start_at = time.time() + 0.5
         created = [pool.submit(_create_project, str(root), start_at) for _ in range(PROCESSES + 1)]

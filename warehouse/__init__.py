@@ -1,1 +1,1 @@
-"""Warehouse access: settings, the embedded PostgreSQL, the raw loader and the data generator."""
+"""Warehouse access: settings, the embedded PostgreSQL, and the raw loader."""

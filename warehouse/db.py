@@ -11,6 +11,8 @@ import psycopg
 import psycopg.sql
 from psycopg.conninfo import conninfo_to_dict
 
+from warehouse.errors import connect_or_explain, unreachable
+from warehouse.scram import scram_verifier, verifies
 from warehouse.settings import READER_ROLE, Settings, get_settings
 
 # Schemas dbt builds into; the reader role may read them.
@@ -21,6 +23,10 @@ def conninfo(settings: Settings | None = None) -> str:
     """The connection string: the configured URL, or the embedded server (started if needed)."""
     settings = settings or get_settings()
     if settings.database_url:
+        try:
+            conninfo_to_dict(settings.database_url)
+        except psycopg.ProgrammingError as exc:  # not a URL libpq can read
+            raise unreachable(settings.database_url, exc) from exc
         return settings.database_url
     _ensure_embedded(settings)
     from warehouse import embedded
@@ -40,11 +46,22 @@ def _ensure_embedded(settings: Settings) -> None:
 
 
 def connect(*, autocommit: bool = False, bootstrap_schema: bool = True) -> psycopg.Connection:
-    """Open a connection to the warehouse, making sure the schemas and tables exist first."""
+    """Open a connection to the warehouse, making sure the schemas and tables exist first.
+
+    Raises `DatabaseUnreachable` (a psycopg.OperationalError naming the server, without its password,
+    and what to do) when the server cannot be reached.
+    """
     info = conninfo()
     if bootstrap_schema:
         _bootstrap(info)
-    return psycopg.connect(info, autocommit=autocommit)
+    return connect_or_explain(info, embedded=_is_embedded(info), autocommit=autocommit)
+
+
+def server_version(url: str, *, timeout: int = 5) -> str:
+    """The PostgreSQL version of the server at `url`, connecting directly (no bootstrap): raises
+    psycopg.OperationalError when it cannot be reached within `timeout` seconds."""
+    with psycopg.connect(url, connect_timeout=timeout) as conn:
+        return str(conn.execute("show server_version").fetchone()[0])
 
 
 def ensure_bootstrapped() -> None:
@@ -68,7 +85,7 @@ def bootstrap(info: str | None = None) -> None:
         ),
         key=lambda entry: entry.name,
     )
-    with psycopg.connect(info, autocommit=True) as conn:
+    with connect_or_explain(info, embedded=_is_embedded(info), autocommit=True) as conn:
         # Concurrent first runs (parallel workers) must not race on create-if-not-exists.
         conn.execute("select pg_advisory_lock(hashtext('salesmon.bootstrap'))")
         try:
@@ -101,19 +118,11 @@ def _ensure_reader_role(conn: psycopg.Connection, *, embedded: bool) -> None:
         if not exists:
             conn.execute(psycopg.sql.SQL("create role {} login").format(role))
         if password:
-            conn.execute(
-                psycopg.sql.SQL("alter role {} login password {}").format(role, psycopg.sql.Literal(password))
-            )
+            _set_password(conn, role, password, current=_stored_password(conn) if exists else None)
     else:
         has_password = False
         if exists:
-            try:
-                row = conn.execute(
-                    "select rolpassword is not null from pg_authid where rolname = %s", (READER_ROLE,)
-                ).fetchone()
-                has_password = bool(row and row[0])
-            except psycopg.errors.InsufficientPrivilege:
-                has_password = False
+            has_password = _stored_password(conn) is not None
         else:
             conn.execute(psycopg.sql.SQL("create role {} nologin").format(role))
         if not has_password:
@@ -134,6 +143,34 @@ def _ensure_reader_role(conn: psycopg.Connection, *, embedded: bool) -> None:
     conn.execute(f"grant usage on schema marts to {READER_ROLE}")
     conn.execute(f"grant select on all tables in schema marts to {READER_ROLE}")
     conn.execute(f"alter default privileges in schema marts grant select on tables to {READER_ROLE}")
+
+
+def _stored_password(conn: psycopg.Connection) -> str | None:
+    """The reader's stored password verifier, or None (none set, or pg_authid not readable by us)."""
+    try:
+        with conn.transaction():
+            row = conn.execute(
+                "select rolpassword from pg_authid where rolname = %s", (READER_ROLE,)
+            ).fetchone()
+    except psycopg.errors.InsufficientPrivilege:
+        return None
+    return row[0] if row else None
+
+
+def _set_password(
+    conn: psycopg.Connection, role: psycopg.sql.Identifier, password: str, *, current: str | None
+) -> None:
+    """Give the reader `password`, as a SCRAM-SHA-256 verifier computed here: the password itself is
+    never sent, so it cannot end up in the server's logs. Left alone when the stored verifier is
+    already that password's."""
+    if verifies(current, password):
+        conn.execute(psycopg.sql.SQL("alter role {} login").format(role))
+        return
+    conn.execute(
+        psycopg.sql.SQL("alter role {} login password {}").format(
+            role, psycopg.sql.Literal(scram_verifier(password))
+        )
+    )
 
 
 def _is_embedded(info: str) -> bool:

@@ -9,8 +9,14 @@ import sys
 from pathlib import Path
 
 from warehouse.db import dbt_env, ensure_bootstrapped
+from warehouse.locks import advisory_lock
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+# dbt selections by folder (dbt_project/README.md, "Layers"). The staging views over the tables the
+# Python steps write (ml.*, monitoring.*), with those sources and their tests:
+PYTHON_STAGING = ["path:models/staging/ml", "path:models/staging/monitoring"]
+# The metrics mart: the graded metric values (intermediate/monitoring) and the marts built on them.
+METRICS_MART = ["path:models/intermediate/monitoring", "path:models/marts/monitoring"]
 
 
 class DbtError(RuntimeError):
@@ -31,9 +37,17 @@ def run_dbt(args: list[str], *, quiet: bool = False) -> str:
     """Run `dbt ARGS` in the dbt project against the configured warehouse; return its output.
 
     The warehouse is bootstrapped first, so the sources Python writes exist even before the
-    first training or monitoring run. Raises `DbtError` when dbt fails.
+    first training or monitoring run. Waits while another salesmon dbt run on the same warehouse
+    holds its lock. Raises `DbtError` when dbt fails.
     """
     ensure_bootstrapped()
+    # One dbt run at a time per warehouse: two builds of the same models would race on their tables
+    # (and on the project's target folder); the second waits for the first.
+    with advisory_lock("dbt", on_wait=lambda message: print(message, file=sys.stderr, flush=True)):
+        return _run_dbt(args, quiet=quiet)
+
+
+def _run_dbt(args: list[str], *, quiet: bool) -> str:
     env = {**os.environ, **dbt_env(), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)}
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     cmd = [*_dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR)]

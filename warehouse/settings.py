@@ -35,9 +35,23 @@ class Settings:
         return self.home / "pgdata"
 
 
+def use_pghost() -> bool:
+    """Whether the user confirmed that an ambient PGHOST names the warehouse (SALESMON_USE_PGHOST=1,
+    or `salesmon --use-pghost`). PGHOST alone is often set by something else (a shell profile, a
+    container): salesmon creates schemas and a role on its server, so it never follows it unasked."""
+    return os.environ.get("SALESMON_USE_PGHOST", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def ignored_pghost() -> str | None:
+    """The PGHOST that is set but not used (no SALESMON_DATABASE_URL, no confirmation), else None."""
+    if os.environ.get("SALESMON_DATABASE_URL") or use_pghost():
+        return None
+    return os.environ.get("PGHOST") or None
+
+
 def _url_from_pg_env() -> str | None:
-    """A libpq URL built from the usual PG* variables, when PGHOST is set."""
-    if not os.environ.get("PGHOST"):
+    """A libpq URL built from the usual PG* variables, when PGHOST is set and its use confirmed."""
+    if not os.environ.get("PGHOST") or not use_pghost():
         return None
     from psycopg.conninfo import make_conninfo
 

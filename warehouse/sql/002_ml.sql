@@ -23,6 +23,9 @@ create table if not exists ml.model_registry (
     artifact_sha256 text not null
 );
 
+-- The scikit-learn version that fitted and pickled the model: checked when the model is loaded.
+alter table ml.model_registry add column if not exists sklearn_version text;
+
 create unique index if not exists model_registry_one_champion
     on ml.model_registry (is_champion) where is_champion;
 

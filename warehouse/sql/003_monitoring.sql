@@ -8,10 +8,14 @@ create table if not exists monitoring.runs (
     flow_run_id text,
     slice_date date not null,
     model_version text not null,
+    -- 'batch': the day's rows of ml.predictions; 'online': the day's answered requests in ml.prediction_log
+    source text not null default 'batch' check (source in ('batch', 'online')),
     config_hash text not null,
     reference_hash text not null,
     evidently_version text not null,
-    status text not null check (status in ('running', 'success', 'failed', 'skipped')),
+    -- 'abandoned': a 'running' row whose run ended without finishing it (killed), found by the next
+    -- monitoring run of the model version (monitoring/locks.py)
+    status text not null check (status in ('running', 'success', 'failed', 'skipped', 'abandoned')),
     row_count integer,
     error text,
     -- what the slice's inputs looked like when computed (rows, actuals, sums, scoring time): late
@@ -25,12 +29,28 @@ create table if not exists monitoring.runs (
 
 create index if not exists runs_slice on monitoring.runs (slice_date, model_version, status);
 
+-- A warehouse created before 'abandoned' existed gets it (once: the check is replaced only then).
+do $$
+begin
+    if not exists (
+        select 1 from pg_constraint
+        where conrelid = 'monitoring.runs'::regclass and contype = 'c'
+            and pg_get_constraintdef(oid) like '%abandoned%'
+    ) then
+        alter table monitoring.runs drop constraint if exists runs_status_check;
+        alter table monitoring.runs add constraint runs_status_check
+            check (status in ('running', 'success', 'failed', 'skipped', 'abandoned'));
+    end if;
+end
+$$;
+
 -- Every metric of every slice, in long form. A slice's rows are replaced as a whole, in one
 -- transaction, when the slice is recomputed. column_name, segment_type and segment_value are
 -- '' where they do not apply, so that the key has no nulls.
 create table if not exists monitoring.metric_values (
     slice_date date not null,
     model_version text not null,
+    source text not null default 'batch' check (source in ('batch', 'online')),
     metric_family text not null check (metric_family in ('drift', 'quality', 'performance')),
     metric_name text not null,
     column_name text not null default '',
@@ -42,8 +62,31 @@ create table if not exists monitoring.metric_values (
     detected boolean,
     run_id uuid not null,
     computed_at timestamptz not null default now(),
-    primary key (slice_date, model_version, metric_name, column_name, segment_type, segment_value)
+    primary key (slice_date, model_version, source, metric_name, column_name, segment_type, segment_value)
 );
+
+-- Warehouses created before online monitoring: add the source (every earlier row is batch) and
+-- make it part of the key.
+alter table monitoring.runs
+    add column if not exists source text not null default 'batch' check (source in ('batch', 'online'));
+alter table monitoring.metric_values
+    add column if not exists source text not null default 'batch' check (source in ('batch', 'online'));
+do $$
+begin
+    if not exists (
+        select 1
+        from information_schema.key_column_usage
+        where table_schema = 'monitoring' and table_name = 'metric_values'
+            and constraint_name = 'metric_values_pkey' and column_name = 'source'
+    ) then
+        alter table monitoring.metric_values drop constraint metric_values_pkey;
+        alter table monitoring.metric_values add primary key (
+            slice_date, model_version, source, metric_name, column_name, segment_type, segment_value
+        );
+    end if;
+end
+$$;
+create index if not exists runs_slice_source on monitoring.runs (slice_date, model_version, source, status);
 
 
 -- Calibration (monitoring/calibration.py): the same daily metrics computed on days where nothing

@@ -12,6 +12,8 @@ final as (
         rows_loaded,
         rows_rejected,
         rows_skipped,
+        rows_changed,
+        updated,
         load_seconds,
         loaded_at
     from loads

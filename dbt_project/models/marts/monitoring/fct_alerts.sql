@@ -1,3 +1,5 @@
+{{ config(post_hook="{{ record_alert_history() }}") }}
+
 with
 
 graded as (
@@ -6,7 +8,7 @@ graded as (
 ),
 
 first_seen as (
-    select * from {{ ref('fct_alerts_first_seen') }}
+    select * from {{ ref('stg_monitoring__alert_history') }}
 ),
 
 alerts as (
@@ -14,6 +16,7 @@ alerts as (
         graded.alert_id,
         graded.slice_date,
         graded.model_version,
+        graded.source,
         graded.alert_scope,
         graded.metric_name,
         graded.column_name,

@@ -1,7 +1,7 @@
 with
 
 metric_values as (
-    select * from {{ source('monitoring', 'metric_values') }}
+    select * from {{ ref('stg_monitoring__metric_values') }}
 ),
 
 graded as (
@@ -12,12 +12,13 @@ column_metrics as (
     select
         slice_date,
         model_version,
+        source,
         column_name,
         metric_name,
         stattest,
         run_id,
         computed_at,
-        {{ nan_to_null('value') }} as metric_value
+        metric_value
     from metric_values
     where column_name <> '' and segment_type = ''
 ),
@@ -26,15 +27,18 @@ pivoted as (
     select
         slice_date,
         model_version,
+        source,
         column_name,
-        max(case when metric_name = 'column_drift_score' then metric_value end) as drift_score,
-        max(case when metric_name = 'column_drift_score' then stattest end) as stattest,
-        max(case when metric_name = 'column_missing_share' then metric_value end) as missing_share,
-        max(case when metric_name = 'column_unseen_count' then metric_value end) as unseen_count,
+        {{ pivot_metrics({
+            'column_drift_score': 'drift_score',
+            'column_missing_share': 'missing_share',
+            'column_unseen_count': 'unseen_count',
+        }) }},
+        {{ pivot_metrics({'column_drift_score': 'stattest'}, value='stattest') }},
         max(cast(run_id as text)) as run_id,
         max(computed_at) as computed_at
     from column_metrics
-    group by slice_date, model_version, column_name
+    group by slice_date, model_version, source, column_name
 ),
 
 -- the drift score against the column's learned bounds (int_metric_values_graded)
@@ -42,6 +46,7 @@ drift_tests as (
     select
         slice_date,
         model_version,
+        source,
         column_name,
         threshold,
         expected_high,
@@ -54,6 +59,7 @@ final as (
     select
         pivoted.slice_date,
         pivoted.model_version,
+        pivoted.source,
         pivoted.column_name,
         pivoted.drift_score,
         pivoted.stattest,
@@ -72,6 +78,7 @@ final as (
         on
             pivoted.slice_date = drift_tests.slice_date
             and pivoted.model_version = drift_tests.model_version
+            and pivoted.source = drift_tests.source
             and pivoted.column_name = drift_tests.column_name
 )
 

@@ -1,7 +1,7 @@
 with
 
 metric_values as (
-    select * from {{ source('monitoring', 'metric_values') }}
+    select * from {{ ref('stg_monitoring__metric_values') }}
 ),
 
 segment_performance as (
@@ -21,19 +21,21 @@ slices as (
     select
         slice_date,
         model_version,
+        source,
         max(cast(run_id as text)) as run_id,
         max(computed_at) as computed_at
     from metric_values
-    group by slice_date, model_version
+    group by slice_date, model_version, source
 ),
 
 model_metrics as (
     select
         slice_date,
         model_version,
+        source,
         metric_name,
         stattest,
-        {{ nan_to_null('value') }} as metric_value
+        metric_value
     from metric_values
     where column_name = '' and segment_type = ''
 ),
@@ -42,29 +44,30 @@ pivoted as (
     select
         slice_date,
         model_version,
-        max(case when metric_name = 'row_count' then metric_value end) as row_count,
-        max(case when metric_name = 'expected_row_count' then metric_value end) as expected_row_count,
-        max(case when metric_name = 'row_count_ratio' then metric_value end) as row_count_ratio,
-        max(case when metric_name = 'prediction_drift_score' then metric_value end) as prediction_drift_score,
-        max(case when metric_name = 'prediction_drift_score' then stattest end) as prediction_drift_stattest,
-        max(case when metric_name = 'missing_values_share' then metric_value end) as missing_values_share,
-        max(case when metric_name = 'zero_sales_store_share' then metric_value end) as zero_sales_store_share,
-        max(
-            case when metric_name = 'zero_sales_store_share_reference' then metric_value end
-        ) as zero_sales_store_share_reference,
-        max(case when metric_name = 'unseen_category_count' then metric_value end) as unseen_category_count,
-        max(case when metric_name = 'mean_prediction' then metric_value end) as mean_prediction,
-        max(case when metric_name = 'mean_sales' then metric_value end) as mean_sales,
-        max(case when metric_name = 'mae' then metric_value end) as mae,
-        max(case when metric_name = 'rmse' then metric_value end) as rmse,
-        max(case when metric_name = 'rmsle' then metric_value end) as rmsle,
-        max(case when metric_name = 'reference_mae' then metric_value end) as reference_mae,
-        max(case when metric_name = 'reference_rmse' then metric_value end) as reference_rmse,
-        max(case when metric_name = 'reference_rmsle' then metric_value end) as reference_rmsle,
-        max(case when metric_name = 'rmsle_ratio' then metric_value end) as rmsle_ratio,
-        max(case when metric_name = 'mean_log_error' then metric_value end) as mean_log_error
+        source,
+        {{ pivot_metrics([
+            'row_count',
+            'expected_row_count',
+            'row_count_ratio',
+            'prediction_drift_score',
+            'missing_values_share',
+            'zero_sales_store_share',
+            'zero_sales_store_share_reference',
+            'unseen_category_count',
+            'mean_prediction',
+            'mean_sales',
+            'mae',
+            'rmse',
+            'rmsle',
+            'reference_mae',
+            'reference_rmse',
+            'reference_rmsle',
+            'rmsle_ratio',
+            'mean_log_error',
+        ]) }},
+        {{ pivot_metrics({'prediction_drift_score': 'prediction_drift_stattest'}, value='stattest') }}
     from model_metrics
-    group by slice_date, model_version
+    group by slice_date, model_version, source
 ),
 
 -- the prediction's drift and the columns' drift against their learned bounds
@@ -72,6 +75,7 @@ drift_verdicts as (
     select
         slice_date,
         model_version,
+        source,
         max(case when metric_name = 'prediction_drift_score' then threshold end) as prediction_drift_threshold,
         bool_or(
             case when metric_name = 'prediction_drift_score' then severity is not null end
@@ -80,34 +84,37 @@ drift_verdicts as (
             as drifted_columns_count,
         count(case when metric_name = 'column_drift_score' then 1 end) as tested_columns_count
     from graded
-    group by slice_date, model_version
+    group by slice_date, model_version, source
 ),
 
 degraded_segments as (
     select
         slice_date,
         model_version,
+        source,
         count(*) as degraded_segments_count
     from segment_performance
     where degraded
-    group by slice_date, model_version
+    group by slice_date, model_version, source
 ),
 
 alert_counts as (
     select
         slice_date,
         model_version,
+        source,
         count(*) as alerts_count,
         count(case when alert_scope = 'model' then 1 end) as model_alerts_count,
         count(case when severity = 'critical' then 1 end) as critical_alerts_count
     from alerts
-    group by slice_date, model_version
+    group by slice_date, model_version, source
 ),
 
 final as (
     select
         slices.slice_date,
         slices.model_version,
+        slices.source,
         cast(pivoted.row_count as integer) as row_count,
         cast(pivoted.expected_row_count as integer) as expected_row_count,
         pivoted.row_count_ratio,
@@ -144,18 +151,22 @@ final as (
         on
             slices.slice_date = pivoted.slice_date
             and slices.model_version = pivoted.model_version
+            and slices.source = pivoted.source
     left join drift_verdicts
         on
             slices.slice_date = drift_verdicts.slice_date
             and slices.model_version = drift_verdicts.model_version
+            and slices.source = drift_verdicts.source
     left join degraded_segments
         on
             slices.slice_date = degraded_segments.slice_date
             and slices.model_version = degraded_segments.model_version
+            and slices.source = degraded_segments.source
     left join alert_counts
         on
             slices.slice_date = alert_counts.slice_date
             and slices.model_version = alert_counts.model_version
+            and slices.source = alert_counts.source
 )
 
 select * from final

@@ -1,15 +1,18 @@
 with
 
 predictions as (
-    select * from {{ source('ml', 'predictions') }}
+    select * from {{ ref('stg_ml__predictions') }}
 ),
 
+-- coverage of the batch predictions (the request log has no "expected" days to cover)
 runs as (
-    select * from {{ source('monitoring', 'runs') }}
+    select * from {{ ref('stg_monitoring__runs') }}
+    where source = 'batch'
 ),
 
 metric_values as (
-    select * from {{ source('monitoring', 'metric_values') }}
+    select * from {{ ref('stg_monitoring__metric_values') }}
+    where source = 'batch'
 ),
 
 -- the days a model version has predictions for: the days there is something to monitor
@@ -52,9 +55,10 @@ run_history as (
         model_version,
         slice_date,
         count(case when status <> 'skipped' then 1 end) as attempts,
-        count(case when status = 'failed' then 1 end) as failed_attempts,
+        -- an abandoned run (killed before it finished) failed too
+        count(case when status in ('failed', 'abandoned') then 1 end) as failed_attempts,
         max(case when status = 'success' then finished_at end) as last_success_at,
-        max(case when status = 'failed' then started_at end) as last_failed_at
+        max(case when status in ('failed', 'abandoned') then started_at end) as last_failed_at
     from runs
     group by model_version, slice_date
 ),
@@ -80,7 +84,7 @@ last_failures as (
             order by started_at desc, finished_at desc nulls first
         ) as failure_rank
     from ranked_runs
-    where status = 'failed'
+    where status in ('failed', 'abandoned')
 ),
 
 coverage as (
@@ -98,7 +102,7 @@ coverage as (
         cast(coalesce(run_history.attempts, 0) as integer) as attempts,
         cast(coalesce(run_history.failed_attempts, 0) as integer) as failed_attempts,
         case
-            when last_attempts.last_attempt_status = 'failed' then 'failed'
+            when last_attempts.last_attempt_status in ('failed', 'abandoned') then 'failed'
             when last_attempts.last_attempt_status = 'running' then 'running'
             when stored_days.slice_date is not null then 'computed'
             else 'not_monitored'

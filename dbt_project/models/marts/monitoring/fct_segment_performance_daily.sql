@@ -1,7 +1,7 @@
 with
 
 metric_values as (
-    select * from {{ source('monitoring', 'metric_values') }}
+    select * from {{ ref('stg_monitoring__metric_values') }}
 ),
 
 graded as (
@@ -12,12 +12,13 @@ segment_metrics as (
     select
         slice_date,
         model_version,
+        source,
         segment_type,
         segment_value,
         metric_name,
         run_id,
         computed_at,
-        {{ nan_to_null('value') }} as metric_value
+        metric_value
     from metric_values
     where segment_type <> ''
 ),
@@ -26,19 +27,22 @@ pivoted as (
     select
         slice_date,
         model_version,
+        source,
         segment_type,
         segment_value,
-        cast(max(case when metric_name = 'segment_row_count' then metric_value end) as integer) as row_count,
-        max(case when metric_name = 'segment_mae' then metric_value end) as mae,
-        max(case when metric_name = 'segment_rmse' then metric_value end) as rmse,
-        max(case when metric_name = 'segment_rmsle' then metric_value end) as rmsle,
-        max(case when metric_name = 'segment_reference_rmsle' then metric_value end) as reference_rmsle,
-        max(case when metric_name = 'segment_rmsle_ratio' then metric_value end) as rmsle_ratio,
-        max(case when metric_name = 'segment_mean_log_error' then metric_value end) as mean_log_error,
+        {{ pivot_metrics({
+            'segment_row_count': 'row_count',
+            'segment_mae': 'mae',
+            'segment_rmse': 'rmse',
+            'segment_rmsle': 'rmsle',
+            'segment_reference_rmsle': 'reference_rmsle',
+            'segment_rmsle_ratio': 'rmsle_ratio',
+            'segment_mean_log_error': 'mean_log_error',
+        }) }},
         max(cast(run_id as text)) as run_id,
         max(computed_at) as computed_at
     from segment_metrics
-    group by slice_date, model_version, segment_type, segment_value
+    group by slice_date, model_version, source, segment_type, segment_value
 ),
 
 -- the ratio tested against the segment's own day-to-day history (int_metric_values_graded)
@@ -46,6 +50,7 @@ ratio_tests as (
     select
         slice_date,
         model_version,
+        source,
         segment_type,
         segment_value,
         expected_high,
@@ -60,9 +65,10 @@ final as (
     select
         pivoted.slice_date,
         pivoted.model_version,
+        pivoted.source,
         pivoted.segment_type,
         pivoted.segment_value,
-        pivoted.row_count,
+        cast(pivoted.row_count as integer) as row_count,
         pivoted.mae,
         pivoted.rmse,
         pivoted.rmsle,
@@ -80,6 +86,7 @@ final as (
         on
             pivoted.slice_date = ratio_tests.slice_date
             and pivoted.model_version = ratio_tests.model_version
+            and pivoted.source = ratio_tests.source
             and pivoted.segment_type = ratio_tests.segment_type
             and pivoted.segment_value = ratio_tests.segment_value
 )

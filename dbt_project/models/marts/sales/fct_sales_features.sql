@@ -1,3 +1,5 @@
+-- depends_on: {{ ref('stg_favorita__changed_days') }}
+
 {{
     config(
         materialized='incremental',
@@ -5,33 +7,56 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         indexes=[{'columns': ['sales_date', 'store_nbr', 'family'], 'unique': true}],
+        post_hook="{{ mark_changed_days_built() }}",
     )
 }}
 
 {#-
     Incremental runs rebuild the days from `process_from` on: the first day still waiting for its
     actual sales (a forecast-request row), or else the last day in the table (it may have been
-    loaded partly). The sales of the `lookback_days` before it are read again to compute the lags
-    and rolling windows, which reach back 28 days at most, so an incremental run gives the same rows
-    as a full refresh. Rows before `process_from` are kept as they are: late corrections to older
-    days need `--full-refresh`.
+    loaded partly). They also rebuild the days older than that whose raw rows a load inserted or
+    replaced (stg_favorita__changed_days, not built yet), each with the `lookback_days` after it
+    whose lags and rolling windows read it; the var `features_rebuild_from` (a date) rebuilds every
+    day from it on. The sales of the `lookback_days` before the first rebuilt day are read again to
+    compute the lags and rolling windows, which reach back 28 days at most, so an incremental run
+    gives the same rows as a full refresh. The post-hook marks the changed days recorded before
+    this run as built.
 -#}
 {%- set lookback_days = 28 -%}
 {%- set process_from = none -%}
+{%- set first_changed = none -%}
 {%- set read_from = none -%}
+{%- set first_built = none -%}
 {%- if is_incremental() and execute -%}
     {%- set bounds_query -%}
         with process_from as (
             select coalesce(min(sales_date) filter (where is_forecast_request), max(sales_date)) as first_day
             from {{ this }}
+        ),
+
+        changed as (
+            select min(changed_date) as first_day
+            from {{ ref('stg_favorita__changed_days') }}
+            where is_applied and features_built_at is null
         )
-        select first_day, first_day - {{ lookback_days }} as read_from_day
+
+        select process_from.first_day, changed.first_day
         from process_from
+        cross join changed
     {%- endset -%}
     {%- set bounds = run_query(bounds_query).rows[0] -%}
     {%- if bounds[0] is not none -%}
         {%- set process_from = bounds[0] -%}
-        {%- set read_from = bounds[1] -%}
+        {%- set first_changed = bounds[1] -%}
+        {%- set rebuild_from = var('features_rebuild_from', none) -%}
+        {%- if rebuild_from is not none and modules.datetime.date.fromisoformat(rebuild_from | string) < process_from -%}
+            {%- set process_from = modules.datetime.date.fromisoformat(rebuild_from | string) -%}
+        {%- endif -%}
+        {%- if first_changed is not none and first_changed >= process_from -%}
+            {%- set first_changed = none -%}
+        {%- endif -%}
+        {%- set first_built = [process_from, first_changed] | reject('none') | min -%}
+        {%- set read_from = first_built - modules.datetime.timedelta(days=lookback_days) -%}
     {%- endif -%}
 {%- endif -%}
 
@@ -110,10 +135,29 @@ sales_windows as (
         last_28_days as (series_days range between interval '28 days' preceding and interval '1 day' preceding)
 ),
 
+{%- if first_changed is not none %}
+
+-- Older days whose raw rows changed, and the days whose lags and windows read them.
+changed_windows as (
+    select distinct cast(affected.sales_date as date) as sales_date
+    from {{ ref('stg_favorita__changed_days') }} as changed_days
+    cross join lateral generate_series(
+        changed_days.changed_date,
+        changed_days.changed_date + {{ lookback_days }},
+        interval '1 day'
+    ) as affected (sales_date)
+    where changed_days.is_applied and changed_days.features_built_at is null
+),
+{%- endif %}
+
 days_to_build as (
     select * from sales_windows
     {%- if process_from is not none %}
-        where sales_date >= cast('{{ process_from }}' as date)
+        where
+            sales_date >= cast('{{ process_from }}' as date)
+            {%- if first_changed is not none %}
+                or sales_date in (select changed_windows.sales_date from changed_windows)
+            {%- endif %}
     {%- endif %}
 ),
 
@@ -162,7 +206,7 @@ store_days as materialized (
             calendar_days.calendar_date = transactions_next_day.sales_date
             and stores.store_nbr = transactions_next_day.store_nbr
     {%- if process_from is not none %}
-        where calendar_days.calendar_date >= cast('{{ process_from }}' as date)
+        where calendar_days.calendar_date >= cast('{{ first_built }}' as date)
     {%- endif %}
 ),
 

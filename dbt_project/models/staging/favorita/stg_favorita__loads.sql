@@ -12,6 +12,8 @@ renamed as (
         rows_loaded,
         rows_rejected,
         rows_skipped,
+        rows_changed,
+        updated,
         seconds as load_seconds,
         loaded_at
     from source

@@ -3,7 +3,7 @@
 with
 
 runs as (
-    select * from {{ source('monitoring', 'runs') }}
+    select * from {{ ref('stg_monitoring__runs') }}
 ),
 
 model_health as (
@@ -11,19 +11,21 @@ model_health as (
 ),
 
 metric_values as (
-    select * from {{ source('monitoring', 'metric_values') }}
+    select * from {{ ref('stg_monitoring__metric_values') }}
 ),
 
 -- a successful run whose slice still has metric values (a later run may have replaced them)
 monitored_days as (
     select distinct
         runs.slice_date,
-        runs.model_version
+        runs.model_version,
+        runs.source
     from runs
     inner join metric_values
         on
             runs.slice_date = metric_values.slice_date
             and runs.model_version = metric_values.model_version
+            and runs.source = metric_values.source
     where runs.status = 'success'
 ),
 
@@ -34,6 +36,7 @@ missing_days as (
         on
             monitored_days.slice_date = model_health.slice_date
             and monitored_days.model_version = model_health.model_version
+            and monitored_days.source = model_health.source
     where model_health.slice_date is null
 )
 

@@ -2,13 +2,13 @@
     config(
         materialized='table',
         schema='intermediate',
-        pre_hook="analyze {{ source('monitoring', 'metric_values') }}",
         post_hook='analyze {{ this }}',
     )
 }}
 
 {#-
-    A table (read by five marts and their tests: computed once per build; the hooks keep the
+    A table (read by five marts and their tests: computed once per build; the hooks - this one's
+    and stg_monitoring__metric_values', which analyzes monitoring.metric_values - keep the
     planner's statistics current, without which a fresh 90-day backfill joined to freshly built
     bounds was planned as a nested loop of minutes instead of a hash join of 0.3 s). Every alertable metric
     value of every monitored day, graded against the bounds its model version
@@ -25,7 +25,7 @@
 with
 
 metric_values as (
-    select * from {{ source('monitoring', 'metric_values') }}
+    select * from {{ ref('stg_monitoring__metric_values') }}
 ),
 
 bounds as (
@@ -37,9 +37,10 @@ segment_shares as (
     select
         slice_date,
         model_version,
+        source,
         segment_type,
         segment_value,
-        {{ nan_to_null('value') }} as sales_share
+        metric_value as sales_share
     from metric_values
     where metric_name = 'segment_sales_share'
 ),
@@ -50,19 +51,21 @@ engine_values as (
     select
         metric_values.slice_date,
         metric_values.model_version,
+        metric_values.source,
         metric_values.metric_name,
         metric_values.column_name,
         metric_values.segment_type,
         metric_values.segment_value,
         metric_values.computed_at,
         segment_shares.sales_share,
-        {{ nan_to_null('metric_values.value') }} as metric_value,
+        metric_values.metric_value,
         cast(extract(isodow from metric_values.slice_date) as integer) as slice_weekday
     from metric_values
     left join segment_shares
         on
             metric_values.slice_date = segment_shares.slice_date
             and metric_values.model_version = segment_shares.model_version
+            and metric_values.source = segment_shares.source
             and metric_values.segment_type = segment_shares.segment_type
             and metric_values.segment_value = segment_shares.segment_value
 ),
@@ -145,9 +148,9 @@ tested as (
             when bad_z >= 0 then 0.5 * {{ erfc('erfc_x', 'erfc_t') }}
             else 1 - 0.5 * {{ erfc('erfc_x', 'erfc_t') }}
         end as p_value,
-        count(*) over (partition by slice_date, model_version, metric_name) as tests_count,
+        count(*) over (partition by slice_date, model_version, source, metric_name) as tests_count,
         row_number() over (
-            partition by slice_date, model_version, metric_name
+            partition by slice_date, model_version, source, metric_name
             order by bad_z desc, column_name asc, segment_type asc, segment_value asc
         ) as p_rank
     from erfc_arguments
@@ -160,7 +163,7 @@ adjusted as (
         least(
             1.0,
             min(p_value * tests_count / p_rank) over (
-                partition by slice_date, model_version, metric_name
+                partition by slice_date, model_version, source, metric_name
                 order by p_rank desc
                 rows between unbounded preceding and current row
             )
@@ -198,7 +201,7 @@ persisted as (
         lag(slice_date) over keyed as previous_date
     from judged
     window keyed as (
-        partition by model_version, metric_name, column_name, segment_type, segment_value
+        partition by model_version, source, metric_name, column_name, segment_type, segment_value
         order by slice_date
     )
 ),
@@ -217,6 +220,7 @@ final as (
     select
         slice_date,
         model_version,
+        source,
         metric_name,
         column_name,
         segment_type,
@@ -249,7 +253,9 @@ final as (
                 metric_name,
                 column_name,
                 segment_type,
-                segment_value
+                segment_value,
+                -- null for batch (concat_ws skips it): batch alert ids are what they always were
+                nullif(source, 'batch')
             )
         ) as alert_id
     from graded

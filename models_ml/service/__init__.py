@@ -1,0 +1,1 @@
+"""The online prediction service (`salesmon serve`) and its request log."""
