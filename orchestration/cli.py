@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
@@ -258,50 +257,109 @@ def _dbt_or_exit(args: list[str]) -> None:
 # --- the main job ------------------------------------------------------------------------------
 
 
-@app.command("demo")
-def demo(
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the demo data set is written.")] = Path(
-        ".salesmon/demo-data"
-    ),
-    stores: Annotated[int, typer.Option(help="Number of stores.")] = 54,
-    start: Annotated[str, typer.Option(help="First day of the demo data.")] = "2016-02-15",
-    end: Annotated[str, typer.Option(help="Last day of the demo data.")] = "2017-08-15",
+@app.command("run")
+def run(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Folder with the Kaggle CSV files (default: the demo data set, generated into"
+            " $SALESMON_HOME/demo-data the first time).",
+        ),
+    ] = None,
+    monitor_from: Annotated[
+        str | None,
+        typer.Option(
+            "--monitor-from", help="First monitored day, YYYY-MM-DD (default: last sales day - 90)."
+        ),
+    ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            help="The incident in generated demo data (default sales_drop; none for none): see"
+            " `salesmon data generate --help`.",
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(help="Parallel monitoring workers.")] = 2,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Print dbt's and Prefect's logs too (always in the log file)."),
+    ] = False,
 ) -> None:
-    """The main job end to end: generate, load, dbt build, train, score and monitor the last 90 days."""
-    from models_ml.features import last_actual_date
-    from warehouse.db import connect
+    """The whole chain, redoing nothing already done: load, dbt build, train (when no champion exists
+    for the split), score (days not scored yet), monitor every day from --monitor-from on, the
+    metrics mart and the notifications; then a summary of what was found.
+
+    One line per step; dbt's and Prefect's logs go to $SALESMON_HOME/logs/run-*.log (--verbose prints them).
+    """
+    from orchestration.console import RunOutput
+    from warehouse.settings import get_settings
+
+    settings = get_settings()
+    output = RunOutput(settings.home, verbose=verbose)
+    output.prefect_logging()  # before Prefect is imported
+    first = _parse_date(monitor_from, "--monitor-from")
+    try:
+        _run_steps(output, data_dir or settings.home / "demo-data", first, scenario, workers)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        from orchestration.run import RunError
+
+        message = str(exc) if isinstance(exc, RunError) else None
+        if message is None:
+            from orchestration.cli_errors import debug_enabled, describe
+
+            if debug_enabled(click.get_current_context(silent=True)):
+                raise
+            message = describe(exc)
+        _fail(f"{message}\nthe log of this run: {output.path}")
+    finally:
+        output.close()
+
+
+def _run_steps(output: Any, data_dir: Path, first: date | None, scenario: str | None, workers: int) -> None:
+    from orchestration import run as pipeline
+    from orchestration import run_state
+    from warehouse.db import connect, conninfo
+    from warehouse.errors import public_url
+    from warehouse.settings import get_settings
 
     started = time.monotonic()
-    _require_warehouse()
-    if not (data_dir / "train.csv").exists():
-        data_generate(
-            out=data_dir, stores=stores, start=start, end=end, seed=42, scenario="none", change_date=None
-        )
-    _step("load", lambda: load(data_dir=data_dir, update=False))
-    _step("dbt build", lambda: _dbt_or_exit(["build"]))
-    _step("train", lambda: train_model(monitor_from=None))
+    result = pipeline.RunResult(data_dir=data_dir)
+    with output.step("warehouse", bar=False) as step:
+        _require_warehouse()
+        url = public_url(conninfo(), show_password=False)
+        step.result = url
+    with output.step("data") as step:
+        result.scenario = pipeline.prepare_data(data_dir, scenario, step)
+    with output.step("load") as step:
+        pipeline.load_data(data_dir, step)
+    home = get_settings().home
     with connect() as conn:
-        last = last_actual_date(conn)
-        monitor_from = conn.execute(
-            "select monitor_from from ml.model_registry where is_champion"
-        ).fetchone()[0]
-    first, last_day = monitor_from.isoformat(), last.isoformat()
-    _step("score", lambda: score_model(start=first, end=last_day, model_version=None))
-    _step("monitor", lambda: monitor(start=first, end=last_day, workers=workers))
-    _echo(
-        f"demo done in {time.monotonic() - started:.0f} s. Look at the marts, e.g.\n"
-        '  psql "$(salesmon db url)" -c \'select slice_date, prediction_drift_score, rmsle, alerts_count'
-        " from marts.fct_model_health_daily order by slice_date desc limit 10'\n"
-        "or run `salesmon ui` for the Evidently dashboards."
-    )
+        unchanged = run_state.last_finished(home, url) == run_state.fingerprint(conn)
+    with output.step("dbt build") as step:
+        pipeline.build(step, unchanged)
+    with output.step("train") as step:
+        result.model_version, result.monitor_from, result.last_day = pipeline.train_if_needed(first, step)
+    with output.step("score") as step:
+        pipeline.score_needed(result.model_version, result.monitor_from, result.last_day, step)
+    with output.step("monitor") as step:
+        with connect() as conn:
+            unchanged = run_state.last_finished(home, url) == run_state.fingerprint(conn)
+        result.monitoring = pipeline.monitor(
+            result.model_version, result.monitor_from, result.last_day, workers, step, unchanged
+        )
+    pipeline.findings(result)
+    with connect() as conn:
+        run_state.record_finished(home, url, run_state.fingerprint(conn))
+    for line in pipeline.render_summary(result, url, output.path):
+        output.say(line)
+    output.say(f"done in {time.monotonic() - started:.0f} s")
 
 
-def _step(name: str, action: Callable[[], object]) -> None:
-    typer.secho(f"==> {name}", bold=True)
-    began = time.monotonic()
-    action()
-    typer.secho(f"    {name} done in {time.monotonic() - began:.0f} s", dim=True)
+app.command("demo", help="The same as `salesmon run` (kept for older scripts).")(run)
 
 
 # --- model: train, score ------------------------------------------------------------------------
