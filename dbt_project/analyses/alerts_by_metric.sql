@@ -17,7 +17,9 @@ final as (
         alerts.metric_name,
         min(alerts.slice_date) as first_alert_date,
         count(distinct alerts.slice_date) as alert_days,
-        max(alerts.severity) as worst_severity,
+        case
+            when bool_or(alerts.severity = 'critical') then 'critical' else 'warning'
+        end as worst_severity,
         count(distinct concat_ws('=', alerts.column_name, alerts.segment_type, alerts.segment_value))
             as alerted_keys
     from alerts
