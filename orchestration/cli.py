@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sys
-import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import click
 import typer
@@ -301,7 +300,9 @@ def run(
     output.prefect_logging()  # before Prefect is imported
     first = _parse_date(monitor_from, "--monitor-from")
     try:
-        _run_steps(output, data_dir or settings.home / "demo-data", first, scenario, workers)
+        from orchestration.run import run_all
+
+        run_all(output, data_dir or settings.home / "demo-data", first, scenario, workers)
     except typer.Exit:
         raise
     except Exception as exc:
@@ -317,46 +318,6 @@ def run(
         _fail(f"{message}\nthe log of this run: {output.path}")
     finally:
         output.close()
-
-
-def _run_steps(output: Any, data_dir: Path, first: date | None, scenario: str | None, workers: int) -> None:
-    from orchestration import run as pipeline
-    from orchestration import run_state
-    from warehouse.db import connect, conninfo
-    from warehouse.errors import public_url
-    from warehouse.settings import get_settings
-
-    started = time.monotonic()
-    result = pipeline.RunResult(data_dir=data_dir)
-    with output.step("warehouse", bar=False) as step:
-        _require_warehouse()
-        url = public_url(conninfo(), show_password=False)
-        step.result = url
-    with output.step("data") as step:
-        result.scenario = pipeline.prepare_data(data_dir, scenario, step)
-    with output.step("load") as step:
-        pipeline.load_data(data_dir, step)
-    home = get_settings().home
-    with connect() as conn:
-        unchanged = run_state.last_finished(home, url) == run_state.fingerprint(conn)
-    with output.step("dbt build") as step:
-        pipeline.build(step, unchanged)
-    with output.step("train") as step:
-        result.model_version, result.monitor_from, result.last_day = pipeline.train_if_needed(first, step)
-    with output.step("score") as step:
-        pipeline.score_needed(result.model_version, result.monitor_from, result.last_day, step)
-    with output.step("monitor") as step:
-        with connect() as conn:
-            unchanged = run_state.last_finished(home, url) == run_state.fingerprint(conn)
-        result.monitoring = pipeline.monitor(
-            result.model_version, result.monitor_from, result.last_day, workers, step, unchanged
-        )
-    pipeline.findings(result)
-    with connect() as conn:
-        run_state.record_finished(home, url, run_state.fingerprint(conn))
-    for line in pipeline.render_summary(result, url, output.path):
-        output.say(line)
-    output.say(f"done in {time.monotonic() - started:.0f} s")
 
 
 app.command("demo", help="The same as `salesmon run` (kept for older scripts).")(run)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestration.console import Step
+from orchestration.console import RunOutput, Step
 
 DEMO_SCENARIO = "sales_drop"  # caught at 54 stores on its first day (docs/alerts.md)
 DEMO_START, DEMO_END = date(2016, 2, 15), date(2017, 8, 15)  # the last 18 months of the Kaggle period
@@ -326,3 +327,45 @@ def render_summary(result: RunResult, database_url: str, log_path: Path) -> list
         f"  log of this run: {log_path}",
     ]
     return lines
+
+
+def run_all(
+    output: RunOutput, data_dir: Path, first: date | None, scenario: str | None, workers: int
+) -> None:
+    """The steps of `salesmon run`, each one line of `output`, then the summary."""
+    from orchestration import run_state
+    from warehouse.db import connect, conninfo, ensure_bootstrapped
+    from warehouse.errors import public_url
+    from warehouse.settings import get_settings
+
+    started = time.monotonic()
+    result = RunResult(data_dir=data_dir)
+    with output.step("warehouse", bar=False) as step:
+        ensure_bootstrapped()
+        url = public_url(conninfo(), show_password=False)
+        step.result = url
+    with output.step("data") as step:
+        result.scenario = prepare_data(data_dir, scenario, step)
+    with output.step("load") as step:
+        load_data(data_dir, step)
+    home = get_settings().home
+    with connect() as conn:
+        unchanged = run_state.last_finished(home, url) == run_state.fingerprint(conn)
+    with output.step("dbt build") as step:
+        build(step, unchanged)
+    with output.step("train") as step:
+        result.model_version, result.monitor_from, result.last_day = train_if_needed(first, step)
+    with output.step("score") as step:
+        score_needed(result.model_version, result.monitor_from, result.last_day, step)
+    with output.step("monitor") as step:
+        with connect() as conn:
+            unchanged = run_state.last_finished(home, url) == run_state.fingerprint(conn)
+        result.monitoring = monitor(
+            result.model_version, result.monitor_from, result.last_day, workers, step, unchanged
+        )
+    findings(result)
+    with connect() as conn:
+        run_state.record_finished(home, url, run_state.fingerprint(conn))
+    for line in render_summary(result, url, output.path):
+        output.say(line)
+    output.say(f"done in {time.monotonic() - started:.0f} s")
