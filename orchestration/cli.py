@@ -269,7 +269,9 @@ def run(
     monitor_from: Annotated[
         str | None,
         typer.Option(
-            "--monitor-from", help="First monitored day, YYYY-MM-DD (default: last sales day - 90)."
+            "--monitor-from",
+            help="First monitored day, YYYY-MM-DD (default: the champion's, or the last sales day - 90"
+            " for a first model); a champion is trained for it unless one exists.",
         ),
     ] = None,
     scenario: Annotated[

@@ -114,8 +114,10 @@ def champion(conn: Any) -> tuple[str, date] | None:
 
 
 def train_if_needed(monitor_from: date | None, step: Step) -> tuple[str, date, date]:
-    """The champion for the split starting at `monitor_from` (default: last sales day - 90); trained
-    only when the current champion is for another split. Returns (version, monitor_from, last day)."""
+    """The champion for the split starting at `monitor_from`; trained only when the current champion
+    is for another split. Without `monitor_from`, the champion's split is kept (new days extend its
+    monitored period), and a first model monitors the last 90 days. Returns (version, monitor_from,
+    last day)."""
     from models_ml.errors import ModelError
     from models_ml.features import last_actual_date
     from models_ml.train import default_monitor_from, train
@@ -125,8 +127,8 @@ def train_if_needed(monitor_from: date | None, step: Step) -> tuple[str, date, d
         last = last_actual_date(conn)
         if last is None:
             raise RunError("the features mart has no day with sales: is train.csv empty?")
-        wanted = monitor_from or default_monitor_from(last)
         current = champion(conn)
+        wanted = monitor_from or (current[1] if current else default_monitor_from(last))
     if current is not None and current[1] == wanted:
         step.result = f"champion {current[0]} exists for monitor_from {wanted}: not retrained"
         return current[0], wanted, last

@@ -108,6 +108,14 @@ def test_run_twice_quiet_with_a_summary_that_names_the_incident(run_env: dict) -
         r"^    (\w+)\s+first (\d{4}-\d\d-\d\d)\s+(warning|critical)", second.stdout, re.M
     )
 
+    # without --monitor-from, the champion's split is kept: nothing is retrained or recomputed
+    third, _ = _run(env, "--data-dir", data_dir)
+
+    assert third.returncode == 0, third.stdout + third.stderr
+    steps = _step_lines(third.stdout)
+    assert f"exists for monitor_from {MONITOR_FROM}: not retrained" in steps["train"]
+    assert steps["monitor"].startswith("12 days already done, nothing changed")
+
 
 def test_a_scenario_for_data_that_was_not_generated_is_one_line_with_the_log(
     run_env: dict, tmp_path: Path
