@@ -54,7 +54,9 @@ START = date(2016, 9, 1)
 MARTS_SELECTION = [
     "--select",
     "source:monitoring",
+    "path:models/staging/ml",
     "path:models/staging/monitoring",
+    "path:models/intermediate/monitoring",
     "path:models/marts/monitoring",
     "path:seeds",
 ]
@@ -128,7 +130,7 @@ def run_case(stores: int, seed: int, scenarios: tuple[str, ...], workdir: Path, 
     from models_ml.train import train
     from monitoring.calibration import calibrate
     from orchestration.flows import monitor_days
-    from warehouse.dbt import run_dbt
+    from warehouse.dbt import METRICS_MART, run_dbt
     from warehouse.loader import empty_raw_tables, load_folder
 
     case = Case(stores=stores, seed=seed, change=change_date(stores, seed))
@@ -142,7 +144,7 @@ def run_case(stores: int, seed: int, scenarios: tuple[str, ...], workdir: Path, 
         _timed(
             case,
             "dbt build",
-            lambda: run_dbt(["build", "--exclude", "path:models/marts/monitoring", *dbt_paths], quiet=True),
+            lambda: run_dbt(["build", "--exclude", *METRICS_MART, *dbt_paths], quiet=True),
         )
         trained = _timed(case, "train", lambda: train(MONITOR_FROM))
         case.model_version = version = trained.champion_version

@@ -101,14 +101,23 @@ def require_table(conn: psycopg.Connection) -> None:
         )
 
 
-def last_actual_date(conn: psycopg.Connection) -> date | None:
-    """The last day with known sales in the features table (None when there is none)."""
+def _last_date(conn: psycopg.Connection, condition: str) -> date | None:
     require_table(conn)
-    query = sql.SQL("select max(sales_date) from {} where sales is not null").format(
-        sql.Identifier(FEATURES_SCHEMA, FEATURES_TABLE)
+    query = sql.SQL("select max(sales_date) from {} where {}").format(
+        sql.Identifier(FEATURES_SCHEMA, FEATURES_TABLE), sql.SQL(condition)
     )
     row = conn.execute(query).fetchone()
     return row[0] if row else None
+
+
+def last_actual_date(conn: psycopg.Connection) -> date | None:
+    """The last day with known sales in the features table (None when there is none)."""
+    return _last_date(conn, "sales is not null")
+
+
+def last_feature_date(conn: psycopg.Connection) -> date | None:
+    """The last day of the features table, forecast requests included (None when it is empty)."""
+    return _last_date(conn, "true")
 
 
 def count_rows(conn: psycopg.Connection, start: date, end: date) -> int:

@@ -228,6 +228,12 @@ def champion_version(conn: psycopg.Connection) -> str | None:
     return row[0] if row else None
 
 
+def champion_monitor_from(conn: psycopg.Connection) -> date | None:
+    """The champion's first monitored day, or None before the first training."""
+    row = conn.execute("select monitor_from from ml.model_registry where is_champion").fetchone()
+    return row[0] if row else None
+
+
 def list_versions(conn: psycopg.Connection) -> list[str]:
     """Every registered version, newest first."""
     rows = conn.execute(

@@ -7,11 +7,12 @@ share, unseen categories, stores selling nothing). Evidently's UI draws a panel 
 results stored in the project's snapshots:
 
 - what the slice's Evidently report computes is read as Evidently stored it (`ValueDrift` of the
-  prediction and of each column, `RowCount`, `MissingValueCount` of each column);
-- what salesmon computes besides (the share of drifted columns by Evidently's own verdicts, the
-  share of missing cells, RMSLE, MAE, RMSE and their reference values, ...) is added to the snapshot by
-  `salesmon_results` as single values of the metric type `SalesmonMetric`, labelled with
-  `metric` = the metric_name of monitoring.metric_values: the same numbers as the marts.
+  prediction, `RowCount`, `MissingValueCount` of each column);
+- what salesmon computes besides (each column's drift score, the share of drifted columns by
+  Evidently's own verdicts, the share of missing cells, RMSLE, MAE, RMSE and their reference values,
+  ...) is added to the snapshot by `salesmon_results` as single values of the metric type
+  `SalesmonMetric`, labelled with `metric` = the metric_name of monitoring.metric_values (and
+  `column` for a column's value): the same numbers as the marts.
 
 Alerts are graded later, by dbt (marts.fct_alerts), against bounds learned per model version, so
 the dashboard has no alert marks and its drifted-columns share counts Evidently's verdicts at its
@@ -30,21 +31,30 @@ from monitoring.config import DEFAULT_CONFIG, MonitoringConfig
 # class gets that alias too): salesmon's values are the type "SalesmonMetric".
 SALESMON_METRIC = "evidently:metric_v2:SalesmonMetric"
 VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
+# Per-column values salesmon adds to a snapshot: the drift score of every tested column (the slice's
+# report draws Evidently's ValueDrift only for the prediction and onpromotion, to keep it cheap).
+COLUMN_METRICS = ("column_drift_score",)
 ROW_COUNT = "evidently:metric_v2:RowCount"
 MISSING_VALUES = "evidently:metric_v2:MissingValueCount"
 
 
 def salesmon_results(values: Iterable[Any]) -> dict[str, Any]:
-    """The slice's model-level metric values (MetricValue rows without column or segment) as Evidently
-    single-value results, keyed by metric id, to add to the snapshot's `metric_results`."""
+    """The slice's model-level metric values (MetricValue rows without column or segment), and its
+    per-column drift scores (COLUMN_METRICS), as Evidently single-value results keyed by metric id, to
+    add to the snapshot's `metric_results`."""
     from evidently.core.metric_types import MetricConfig, SingleValue, single_value_location
 
     results: dict[str, Any] = {}
     for value in values:
-        if value.value is None or value.column_name or value.segment_type:
+        if value.value is None or value.segment_type:
             continue
-        metric_id = f"salesmon:{value.name}"
-        config = MetricConfig(metric_id=metric_id, params={"type": SALESMON_METRIC, "metric": value.name})
+        params = {"type": SALESMON_METRIC, "metric": value.name}
+        if value.column_name:
+            if value.name not in COLUMN_METRICS:
+                continue
+            params["column"] = value.column_name
+        metric_id = ":".join(("salesmon", value.name, value.column_name)).rstrip(":")
+        config = MetricConfig(metric_id=metric_id, params=params)
         results[metric_id] = SingleValue(
             value=float(value.value),
             display_name=value.name,
@@ -53,10 +63,11 @@ def salesmon_results(values: Iterable[Any]) -> dict[str, Any]:
     return results
 
 
-def _salesmon(name: str, legend: str) -> Any:
+def _salesmon(name: str, legend: str, column: str = "") -> Any:
     from evidently.sdk.models import PanelMetric
 
-    return PanelMetric(legend=legend, metric=SALESMON_METRIC, metric_labels={"metric": name})
+    labels = {"metric": name, "column": column} if column else {"metric": name}
+    return PanelMetric(legend=legend, metric=SALESMON_METRIC, metric_labels=labels)
 
 
 def _evidently(metric: str, legend: str, **labels: str) -> Any:
@@ -122,10 +133,7 @@ def dashboard_panels(config: MonitoringConfig = DEFAULT_CONFIG) -> list[tuple[st
                 "Feature drift",
                 line_plot_panel(
                     title=f"Drift of the {kind} features: {test}",
-                    values=[
-                        _evidently(VALUE_DRIFT, column, column=config.drift_column(column))
-                        for column in columns
-                    ],
+                    values=[_salesmon("column_drift_score", column, column) for column in columns],
                 ),
             )
         )

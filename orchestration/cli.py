@@ -130,9 +130,10 @@ def db_status() -> None:
     if not settings.embedded:
         import psycopg
 
+        from warehouse.db import server_version
+
         try:
-            with psycopg.connect(settings.database_url, connect_timeout=5) as conn:
-                version = conn.execute("show server_version").fetchone()[0]
+            version = server_version(settings.database_url)
             _echo(f"external server reachable (PostgreSQL {version})")
         except psycopg.OperationalError as exc:
             _fail(f"external server not reachable: {exc}")
@@ -404,7 +405,7 @@ def calibrate_model(
 
     `salesmon monitor` does this by itself before a version's first monitored day; run it again with
     --force after changing the monitoring configuration or the validation data, then rebuild the
-    metrics mart (salesmon dbt build --select path:models/staging/monitoring path:models/marts/monitoring).
+    metrics mart from the bounds on (salesmon dbt build --select fct_metric_bounds+).
     """
     from models_ml.errors import ModelError
     from monitoring.calibration import calibrate

@@ -36,15 +36,12 @@ from monitoring.online import SOURCES
 from monitoring.planning import DayResult, Plan, RunSummary, chunks
 from monitoring.storage import RunKey
 from orchestration.runners import TASK_RUNNERS, make_task_runner
+from warehouse.dbt import METRICS_MART, PYTHON_STAGING
 
-# After monitoring: the thresholds seed, the metrics mart, and the ml marts (predictions vs actuals,
-# model versions), which the scoring and training before it changed.
-MONITORING_SELECTION = [
-    "monitoring_thresholds",
-    "path:models/marts/ml",
-    "path:models/staging/monitoring",
-    "path:models/marts/monitoring",
-]
+# After monitoring: the thresholds seed, the staging views over ml.* and monitoring.*, the metrics
+# mart, and the ml marts (predictions vs actuals, model versions), which the scoring and training
+# before it changed.
+MONITORING_SELECTION = ["monitoring_thresholds", *PYTHON_STAGING, "path:models/marts/ml", *METRICS_MART]
 # dbt's unit tests check the SQL against fixed inputs, not the data: they run in `make test` (and
 # `salesmon dbt build`), not in every production build (as dbt's documentation recommends).
 NO_UNIT_TESTS = ["--exclude", "test_type:unit"]
@@ -217,7 +214,8 @@ def retry_on_dbt_connection_error(task: Any, task_run: Any, state: Any) -> bool:
     cache_policy=NO_CACHE,
 )
 def build_monitoring_marts() -> str:
-    """`dbt build` of the thresholds seed, the ml marts and the metrics mart (models/marts/monitoring)."""
+    """`dbt build` of the thresholds seed, the staging views over ml.* and monitoring.*, the ml marts
+    and the metrics mart (models/intermediate/monitoring, models/marts/monitoring)."""
     from warehouse.dbt import run_dbt
 
     return run_dbt(["build", "--select", *MONITORING_SELECTION, *NO_UNIT_TESTS], quiet=True)
@@ -234,7 +232,7 @@ def build_marts_except_monitoring() -> str:
     """`dbt build` of everything but the metrics mart (features first, so that scoring sees new days)."""
     from warehouse.dbt import run_dbt
 
-    return run_dbt(["build", "--exclude", "path:models/marts/monitoring", "test_type:unit"], quiet=True)
+    return run_dbt(["build", "--exclude", *METRICS_MART, "test_type:unit"], quiet=True)
 
 
 @task(name="score", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_on_transient_db_error)
@@ -257,17 +255,11 @@ def train_task(monitor_from: date | None = None) -> dict[str, Any]:
 @task(name="alert-counts", cache_policy=NO_CACHE)
 def alert_counts(start: date, end: date, model_version: str, source: str = "batch") -> dict[str, int] | None:
     """Alerts per severity in marts.fct_alerts for the range, or None when that mart does not exist."""
+    from monitoring import marts
     from warehouse.db import connect
 
     with connect() as conn:
-        if conn.execute("select to_regclass('marts.fct_alerts')").fetchone()[0] is None:
-            return None
-        rows = conn.execute(
-            "select severity, count(*) from marts.fct_alerts"
-            " where slice_date between %s and %s and model_version = %s and source = %s group by severity",
-            (start, end, model_version, source),
-        ).fetchall()
-    return {str(severity): int(count) for severity, count in rows}
+        return marts.alert_counts(conn, start, end, model_version, source)
 
 
 @task(name="notify", cache_policy=NO_CACHE)
@@ -283,17 +275,11 @@ def notify_task() -> dict[str, Any]:
 def coverage_counts(start: date, end: date, model_version: str) -> dict[str, int] | None:
     """Days per monitoring status in marts.fct_monitoring_coverage_daily for the range, or None when
     that mart does not exist."""
+    from monitoring import marts
     from warehouse.db import connect
 
     with connect() as conn:
-        if conn.execute("select to_regclass('marts.fct_monitoring_coverage_daily')").fetchone()[0] is None:
-            return None
-        rows = conn.execute(
-            "select monitoring_status, count(*) from marts.fct_monitoring_coverage_daily"
-            " where slice_date between %s and %s and model_version = %s group by monitoring_status",
-            (start, end, model_version),
-        ).fetchall()
-    return {str(status): int(count) for status, count in rows}
+        return marts.coverage_counts(conn, start, end, model_version)
 
 
 @task(name="record-failed-days", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -325,10 +311,11 @@ def record_failed_days_task(
 @task(name="last-feature-day", cache_policy=NO_CACHE)
 def last_feature_day() -> date | None:
     """The last day of the features mart (forecast requests included), None when it is empty."""
+    from models_ml.features import last_feature_date
     from warehouse.db import connect
 
     with connect() as conn:
-        return conn.execute("select max(sales_date) from marts.fct_sales_features").fetchone()[0]
+        return last_feature_date(conn)
 
 
 # --- flows -----------------------------------------------------------------------------------------

@@ -107,10 +107,11 @@ def build(step: Step, unchanged: bool) -> None:
 
 
 def champion(conn: Any) -> tuple[str, date] | None:
-    row = conn.execute(
-        "select model_version, monitor_from from ml.model_registry where is_champion"
-    ).fetchone()
-    return (row[0], row[1]) if row else None
+    """The champion's version and first monitored day, None before the first training."""
+    from models_ml.registry import champion_monitor_from, champion_version
+
+    version = champion_version(conn)
+    return (version, champion_monitor_from(conn)) if version else None
 
 
 def train_if_needed(monitor_from: date | None, step: Step) -> tuple[str, date, date]:

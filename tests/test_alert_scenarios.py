@@ -49,7 +49,9 @@ MARTS = (
 MARTS_SELECTION = [
     "--select",
     "source:monitoring",
+    "path:models/staging/ml",
     "path:models/staging/monitoring",
+    "path:models/intermediate/monitoring",
     "path:models/marts/monitoring",
     "path:seeds/monitoring_thresholds.csv",
     "path:tests/marts/monitoring",

@@ -56,8 +56,10 @@ def test_staging_builds_on_an_empty_warehouse(built_staging: str, dbt_paths: lis
     statuses = {result["status"] for result in results}
     assert statuses <= {"success", "pass"}
     kinds = [result["unique_id"].split(".")[0] for result in results]
-    assert kinds.count("model") == 10  # 9 of the favorita files, the alert history
-    assert kinds.count("unit_test") >= 1
+    # 9 of the favorita files; 3 of ml (model versions, predictions, the request log); 4 of monitoring
+    # (runs, metric values, metric bounds, the alert history)
+    assert kinds.count("model") == 16
+    assert kinds.count("unit_test") >= 2  # a favorita rename, NaN to null in the metric values
     assert kinds.count("test") > 40
     with psycopg.connect(built_staging) as conn:
         views = {
@@ -77,6 +79,13 @@ def test_staging_builds_on_an_empty_warehouse(built_staging: str, dbt_paths: lis
         "stg_favorita__loads",
         "stg_favorita__rejected_rows",
         "stg_favorita__changed_days",
+        "stg_ml__model_versions",
+        "stg_ml__predictions",
+        "stg_ml__prediction_log",
+        "stg_monitoring__runs",
+        "stg_monitoring__metric_values",
+        "stg_monitoring__metric_bounds",
+        "stg_monitoring__alert_history",
     } <= views
 
 
@@ -93,7 +102,7 @@ def test_every_staging_and_source_column_is_described(built_staging: str, dbt_pa
         for unique_id in in_database
         if unique_id.startswith("source.salesmon.favorita.") or unique_id.startswith("model.salesmon.stg_")
     ]
-    assert len(checked) == 10 + 9  # the staging models (9 favorita, the alert history) and the raw tables
+    assert len(checked) == 16 + 9  # the staging models (9 favorita, 3 ml, 4 monitoring) and the raw tables
     for unique_id in checked:
         node = documented[unique_id]
         assert node["description"].strip(), f"{unique_id} has no description"

@@ -342,6 +342,34 @@ def test_exposures_are_the_dashboards_that_exist_with_the_models_they_read() -> 
 # --- the SQL, against a real pipeline run ----------------------------------------------------------
 
 
+def _log_requests(conninfo: str, model_version: str) -> None:
+    """The request log of a service that answered every scored key of the monitored days once (what
+    `salesmon serve` writes; tests/test_service.py runs the real service), with one day's promotion
+    counts off by one: the online-service panels get traffic, batch/online series and a parity break."""
+    from models_ml.service.request_log import FEATURE_COLUMNS
+
+    features = ", ".join(
+        f"features.{name} + case when features.sales_date = %(changed)s then 1 else 0 end"
+        if name == "onpromotion"
+        else f"features.{name}"
+        for name in FEATURE_COLUMNS
+    )
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(
+            f"insert into ml.prediction_log (request_id, item_index, received_at, status, inputs,"
+            " sales_date, store_nbr, family, model_version, prediction, latency_ms,"
+            f" {', '.join(FEATURE_COLUMNS)})"
+            f" select gen_random_uuid(), 0, now(), 'ok', '{{}}'::jsonb, features.sales_date,"
+            f" features.store_nbr, features.family, predictions.model_version, predictions.prediction,"
+            f" 4.2, {features}"
+            " from marts.fct_sales_features as features"
+            " inner join ml.predictions as predictions using (sales_date, store_nbr, family)"
+            " where predictions.model_version = %(version)s"
+            " and features.sales_date between %(start)s and %(end)s",
+            {"version": model_version, "start": MONITOR_FROM, "end": MONITOR_TO, "changed": MONITOR_TO},
+        )
+
+
 @pytest.fixture(scope="module")
 def pipeline_db(
     module_database: str, tmp_path_factory: pytest.TempPathFactory, prefect_harness: str
@@ -379,11 +407,24 @@ def pipeline_db(
             MONITOR_FROM, MONITOR_TO, model_version, task_runner="thread", workspace=False, build_marts=False
         )
         assert len(result["computed"]) == 3, result
+        _log_requests(module_database, model_version)
+        online = monitor_days(
+            MONITOR_FROM,
+            MONITOR_TO,
+            model_version,
+            task_runner="thread",
+            workspace=False,
+            build_marts=False,
+            source="online",
+        )
+        assert len(online["computed"]) == 3, online
         run_dbt(
             [
                 "build",
                 "--select",
+                "path:models/staging/ml",
                 "path:models/staging/monitoring",
+                "path:models/intermediate/monitoring",
                 "path:models/marts/monitoring",
                 "path:models/marts/ml",
                 "path:models/marts/integrity+",
@@ -519,7 +560,8 @@ def test_every_alert_query_runs_as_the_reader(reader: psycopg.Connection) -> Non
     ],
 )
 def test_the_reader_can_do_nothing_but_read_the_marts(reader: psycopg.Connection, statement: str) -> None:
-    assert _run(reader, "select count(*) from marts.fct_model_health_daily")[1][0][0] == 3
+    # 3 days, batch and online
+    assert _run(reader, "select count(*) from marts.fct_model_health_daily")[1][0][0] == 6
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         reader.execute(statement)
 

@@ -29,7 +29,9 @@ MARTS = (
 SELECTION = [
     "--select",
     "source:monitoring",
+    "path:models/staging/ml",
     "path:models/staging/monitoring",
+    "path:models/intermediate/monitoring",
     "path:models/marts/monitoring",
     "path:seeds/monitoring_thresholds.csv",
     "path:tests/marts/monitoring",
@@ -250,8 +252,10 @@ def test_mart_builds_empty_on_a_fresh_warehouse(empty_build: list[dict], module_
     statuses = {result["status"] for result in empty_build}
     assert statuses <= {"success", "pass", "no-op"}  # no-op: the exposures
     kinds = [result["unique_id"].split(".")[0] for result in empty_build]
-    # the 5 marts, fct_metric_bounds, int_metric_values_graded, stg_monitoring__alert_history
-    assert kinds.count("model") == 8
+    # the 5 marts, fct_online_parity_daily, fct_metric_bounds, int_metric_values_graded, the staging
+    # views of monitoring (alert history, runs, metric values, metric bounds) and of ml (model
+    # versions, predictions, request log)
+    assert kinds.count("model") == 15
     assert kinds.count("seed") == 1
     assert kinds.count("unit_test") >= 4
     assert kinds.count("test") > 50
@@ -403,6 +407,32 @@ def test_feature_drift_and_segments_pivot_per_column_and_segment(loaded_build: d
     assert segments[1][5] == pytest.approx(SMALL_SEGMENT[4]) and segments[1][6] is None
     assert segments[2][:3] == ("store_type", "A", 33) and segments[2][7] is True
     assert segments[2][5] == pytest.approx(ratio) and segments[2][6] < 1e-6
+
+
+def test_a_monitoring_run_counts_alerts_and_coverage_from_the_marts(loaded_build: dict) -> None:
+    """monitoring.marts: what the flow's summary reports (alerts per severity, days per status)."""
+    from monitoring import marts
+
+    seed, graded = loaded_build["seed"], loaded_build["graded"]
+    severities = [_expected_severity(key[1], band, seed[key[1]]) for key, (_value, band) in graded.items()]
+    expected = {severity: severities.count(severity) for severity in ("warning", "critical")}
+    last = FIRST_DAY + timedelta(days=30)
+    with psycopg.connect(loaded_build["db"]) as conn:
+        assert marts.alert_counts(conn, FIRST_DAY, last, "v1") == expected
+        assert marts.alert_counts(conn, FIRST_DAY, last, "v1", source="online") == {}
+        assert marts.alert_counts(conn, FIRST_DAY, last, "v-gap") == {}
+        # v-gap: predictions on days 1-3, 11 and 12, computed on days 1 and 3
+        assert marts.coverage_counts(conn, FIRST_DAY, last, "v-gap") == {"computed": 2, "not_monitored": 3}
+        assert marts.coverage_counts(conn, FIRST_DAY, FIRST_DAY + timedelta(days=1), "v-gap") == {
+            "computed": 1,
+            "not_monitored": 1,
+        }
+        # before the first dbt build the marts do not exist: None, not an error (rolled back)
+        conn.execute("alter table marts.fct_alerts rename to fct_alerts_hidden")
+        conn.execute("alter table marts.fct_monitoring_coverage_daily rename to coverage_hidden")
+        assert marts.alert_counts(conn, FIRST_DAY, last, "v1") is None
+        assert marts.coverage_counts(conn, FIRST_DAY, last, "v-gap") is None
+        conn.rollback()
 
 
 def test_every_mart_column_is_documented(loaded_build: dict, dbt_paths: list[str]) -> None:

@@ -19,8 +19,14 @@ from typer.testing import CliRunner
 
 from models_ml import metrics, pipelines
 from models_ml.errors import FIRST_BUILD_HINT, FIRST_TRAIN_HINT, ModelError
-from models_ml.features import BOOLEAN_FEATURES, FEATURES, HISTORY_FEATURES
-from models_ml.registry import ModelRecord, load_model, save_training
+from models_ml.features import (
+    BOOLEAN_FEATURES,
+    FEATURES,
+    HISTORY_FEATURES,
+    last_actual_date,
+    last_feature_date,
+)
+from models_ml.registry import ModelRecord, champion_monitor_from, load_model, save_training
 from models_ml.score import month_chunks, score
 from models_ml.train import _fit_start, train
 from orchestration.cli import app
@@ -31,7 +37,7 @@ FAMILIES = 33
 START = date(2016, 10, 1)
 END = date(2017, 8, 15)  # last day with sales; the generator adds 16 forecast-request days after it
 LAST_FEATURE_DAY = END + timedelta(days=16)
-ML_MARTS = ["--select", "path:models/marts/ml", "--indirect-selection", "cautious"]
+ML_MARTS = ["--select", "path:models/staging/ml", "path:models/marts/ml", "--indirect-selection", "cautious"]
 
 runner = CliRunner()
 
@@ -70,6 +76,7 @@ def test_ml_marts_build_empty_before_any_training(features: str) -> None:
     with psycopg.connect(features) as conn:
         assert conn.execute("select count(*) from marts.fct_predictions_vs_actuals").fetchone() == (0,)
         assert conn.execute("select count(*) from marts.dim_model_versions").fetchone() == (0,)
+        assert champion_monitor_from(conn) is None
 
 
 def test_cli_score_before_training_says_train_first(features: str) -> None:
@@ -145,6 +152,15 @@ def test_registry_rows_hold_windows_features_metrics_and_artifact(trained: dict)
         assert row.valid_rmsle == pytest.approx(row.metrics["validation"][name]["rmsle"])
         assert row.valid_mae == pytest.approx(row.metrics["validation"][name]["mae"])
         assert row.params["fit_rows"] == row.params["training_rows_available"] > 0
+
+
+def test_the_retrain_and_demo_steps_read_the_champion_and_the_last_days(trained: dict) -> None:
+    """What `salesmon demo` and the retrain flow ask the registry and the features table."""
+    with psycopg.connect(trained["db"]) as conn:
+        assert champion_monitor_from(conn) == trained["champion"]["monitor_from"]
+        assert last_actual_date(conn) == END
+        # the forecast requests (test.csv): 16 days after the last day with sales
+        assert last_feature_date(conn) == END + timedelta(days=16)
 
 
 def test_loaded_artifact_reproduces_the_stored_reference_predictions(trained: dict) -> None:

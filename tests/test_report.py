@@ -54,7 +54,9 @@ def test_report_before_any_monitoring_says_what_to_run(database: str, tmp_path: 
     assert "the metrics mart does not exist yet" in result.output
     assert "salesmon run" in result.output and "Traceback" not in result.output
     with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute("create table marts.fct_model_health_daily (slice_date date, model_version text)")
+        conn.execute(
+            "create table marts.fct_model_health_daily (slice_date date, model_version text, source text)"
+        )
     result = runner.invoke(app, ["report", "--out", str(tmp_path / "out")])
     assert result.exit_code == 1, result.output
     assert "no monitored day in marts.fct_model_health_daily yet" in result.output
@@ -102,6 +104,9 @@ def pipeline_db(
             [
                 "build",
                 "--select",
+                "path:models/staging/ml",
+                "path:models/staging/monitoring",
+                "path:models/intermediate/monitoring",
                 "path:models/marts/monitoring",
                 "path:seeds/monitoring_thresholds.csv",
                 *paths,
@@ -244,6 +249,7 @@ def test_dashboard_has_the_main_series_panels(pipeline_db: dict) -> None:
     """Created by the monitoring run: its tabs, titles and the metrics each panel reads."""
     from evidently.ui.workspace import Workspace
 
+    from monitoring.config import DEFAULT_CONFIG
     from monitoring.dashboard import ROW_COUNT, SALESMON_METRIC, VALUE_DRIFT, dashboard_layout
     from monitoring.workspace import PROJECT_NAME
 
@@ -274,7 +280,11 @@ def test_dashboard_has_the_main_series_panels(pipeline_db: dict) -> None:
         [(ROW_COUNT, {}), (SALESMON_METRIC, {"metric": "expected_row_count"})],
     )
     numerical = layout["Drift of the numerical features: normed Wasserstein distance of log1p(value)"]
-    assert numerical[0] == "Feature drift" and (VALUE_DRIFT, {"column": "onpromotion__log1p"}) in numerical[2]
+    assert numerical[0] == "Feature drift"
+    assert [labels["column"] for _, labels in numerical[2]] == list(DEFAULT_CONFIG.numerical_columns)
+    assert (SALESMON_METRIC, {"metric": "column_drift_score", "column": "onpromotion"}) in numerical[2]
+    categorical = layout["Drift of the categorical features: Jensen-Shannon distance"]
+    assert [labels["column"] for _, labels in categorical[2]] == list(DEFAULT_CONFIG.categorical_columns)
 
 
 def _stored_metric(metric: str, labels: dict[str, str]) -> tuple[str, str]:
@@ -289,7 +299,7 @@ def _stored_metric(metric: str, labels: dict[str, str]) -> tuple[str, str]:
     if metric == ROW_COUNT:
         return "row_count", ""
     assert metric == SALESMON_METRIC, metric
-    return labels["metric"], ""
+    return labels["metric"], labels.get("column", "")
 
 
 def test_dashboard_series_are_the_stored_metric_values(pipeline_db: dict) -> None:

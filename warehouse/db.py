@@ -57,6 +57,13 @@ def connect(*, autocommit: bool = False, bootstrap_schema: bool = True) -> psyco
     return connect_or_explain(info, embedded=_is_embedded(info), autocommit=autocommit)
 
 
+def server_version(url: str, *, timeout: int = 5) -> str:
+    """The PostgreSQL version of the server at `url`, connecting directly (no bootstrap): raises
+    psycopg.OperationalError when it cannot be reached within `timeout` seconds."""
+    with psycopg.connect(url, connect_timeout=timeout) as conn:
+        return str(conn.execute("show server_version").fetchone()[0])
+
+
 def ensure_bootstrapped() -> None:
     """Bootstrap the configured warehouse once per process (`bootstrap` runs every time)."""
     _bootstrap(conninfo())

@@ -13,6 +13,11 @@ from warehouse.db import dbt_env, ensure_bootstrapped
 from warehouse.locks import advisory_lock
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+# dbt selections by folder (dbt_project/README.md, "Layers"). The staging views over the tables the
+# Python steps write (ml.*, monitoring.*), with those sources and their tests:
+PYTHON_STAGING = ["path:models/staging/ml", "path:models/staging/monitoring"]
+# The metrics mart: the graded metric values (intermediate/monitoring) and the marts built on them.
+METRICS_MART = ["path:models/intermediate/monitoring", "path:models/marts/monitoring"]
 
 
 class DbtError(RuntimeError):

@@ -30,7 +30,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from threadpoolctl import threadpool_limits
 
 from models_ml.service.metrics import LogCollector
 from models_ml.service.request_log import FEATURE_COLUMNS, InlineRequestLog, RequestLog
@@ -115,9 +114,6 @@ class Service:
         return psycopg.connect(self.config.conninfo, connect_timeout=3)
 
     def start(self) -> None:
-        # Requests are predicted one batch at a time by one thread: OpenMP threads per model call
-        # (the gradient-boosting predictor's default) cost more than they save on a handful of rows.
-        threadpool_limits(1)
         self.predictor = BatchingPredictor(self.model)
         self.model.load()
         try:
@@ -152,18 +148,15 @@ class Service:
     # --- predicting ----------------------------------------------------------------------------
 
     def predict(self, items: list[PredictItem], request_id: str, received: datetime, started: float) -> Any:
-        model = self.model.current
-        if model is None:
+        if self.model.current is None or self.predictor is None:
             return None
         frame = self._rows(items)
         frame["onpromotion"] = [float(item.onpromotion) for item in items]
-        predictions = model.predict(frame)
+        version, predictions = self.predictor.predict(frame)
         latency_ms = (time.perf_counter() - started) * 1000
-        self.log.submit(
-            self._log_rows(items, frame, predictions, model.version, request_id, received, latency_ms)
-        )
+        self.log.submit(self._log_rows(items, frame, predictions, version, request_id, received, latency_ms))
         self.items.inc(len(items))
-        return model.version, predictions
+        return version, predictions
 
     def _rows(self, items: list[PredictItem]) -> pd.DataFrame:
         found: list[Problem] = []

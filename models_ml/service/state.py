@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from models_ml.features import FEATURES_SCHEMA, FEATURES_TABLE, read_features, table_exists
 from models_ml.registry import load_model
@@ -114,6 +115,10 @@ class BatchingPredictor:
         self._thread.join(10)
 
     def _run(self) -> None:
+        # One OpenMP thread for this thread's model calls (OpenMP's thread count is per calling
+        # thread): on a batch of a few rows, the gradient-boosting predictor's parallel region per
+        # tree costs far more than it saves, worst of all on a busy machine.
+        threadpool_limits(1)
         while True:
             job = self._jobs.get()
             if job is None:

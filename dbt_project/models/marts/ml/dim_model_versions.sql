@@ -1,7 +1,7 @@
 with
 
 model_registry as (
-    select * from {{ source('ml', 'model_registry') }}
+    select * from {{ ref('stg_ml__model_versions') }}
 ),
 
 -- Everything but the artifact itself; seasonal-naive's validation RMSLE of the same training run

@@ -8,7 +8,7 @@
 with
 
 prediction_log as (
-    select * from {{ source('ml', 'prediction_log') }}
+    select * from {{ ref('stg_ml__prediction_log') }}
 ),
 
 logged as (

@@ -10,7 +10,7 @@
 with
 
 predictions as (
-    select * from {{ source('ml', 'predictions') }}
+    select * from {{ ref('stg_ml__predictions') }}
 ),
 
 sales as (

@@ -1,7 +1,7 @@
 with
 
 metric_values as (
-    select * from {{ source('monitoring', 'metric_values') }}
+    select * from {{ ref('stg_monitoring__metric_values') }}
 ),
 
 graded as (
@@ -18,7 +18,7 @@ column_metrics as (
         stattest,
         run_id,
         computed_at,
-        {{ nan_to_null('value') }} as metric_value
+        metric_value
     from metric_values
     where column_name <> '' and segment_type = ''
 ),
@@ -29,10 +29,12 @@ pivoted as (
         model_version,
         source,
         column_name,
-        max(case when metric_name = 'column_drift_score' then metric_value end) as drift_score,
-        max(case when metric_name = 'column_drift_score' then stattest end) as stattest,
-        max(case when metric_name = 'column_missing_share' then metric_value end) as missing_share,
-        max(case when metric_name = 'column_unseen_count' then metric_value end) as unseen_count,
+        {{ pivot_metrics({
+            'column_drift_score': 'drift_score',
+            'column_missing_share': 'missing_share',
+            'column_unseen_count': 'unseen_count',
+        }) }},
+        {{ pivot_metrics({'column_drift_score': 'stattest'}, value='stattest') }},
         max(cast(run_id as text)) as run_id,
         max(computed_at) as computed_at
     from column_metrics

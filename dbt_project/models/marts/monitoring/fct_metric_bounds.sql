@@ -3,7 +3,7 @@
 with
 
 metric_bounds as (
-    select * from {{ source('monitoring', 'metric_bounds') }}
+    select * from {{ ref('stg_monitoring__metric_bounds') }}
 ),
 
 thresholds as (

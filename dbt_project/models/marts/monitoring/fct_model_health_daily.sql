@@ -1,7 +1,7 @@
 with
 
 metric_values as (
-    select * from {{ source('monitoring', 'metric_values') }}
+    select * from {{ ref('stg_monitoring__metric_values') }}
 ),
 
 segment_performance as (
@@ -35,7 +35,7 @@ model_metrics as (
         source,
         metric_name,
         stattest,
-        {{ nan_to_null('value') }} as metric_value
+        metric_value
     from metric_values
     where column_name = '' and segment_type = ''
 ),
@@ -45,27 +45,27 @@ pivoted as (
         slice_date,
         model_version,
         source,
-        max(case when metric_name = 'row_count' then metric_value end) as row_count,
-        max(case when metric_name = 'expected_row_count' then metric_value end) as expected_row_count,
-        max(case when metric_name = 'row_count_ratio' then metric_value end) as row_count_ratio,
-        max(case when metric_name = 'prediction_drift_score' then metric_value end) as prediction_drift_score,
-        max(case when metric_name = 'prediction_drift_score' then stattest end) as prediction_drift_stattest,
-        max(case when metric_name = 'missing_values_share' then metric_value end) as missing_values_share,
-        max(case when metric_name = 'zero_sales_store_share' then metric_value end) as zero_sales_store_share,
-        max(
-            case when metric_name = 'zero_sales_store_share_reference' then metric_value end
-        ) as zero_sales_store_share_reference,
-        max(case when metric_name = 'unseen_category_count' then metric_value end) as unseen_category_count,
-        max(case when metric_name = 'mean_prediction' then metric_value end) as mean_prediction,
-        max(case when metric_name = 'mean_sales' then metric_value end) as mean_sales,
-        max(case when metric_name = 'mae' then metric_value end) as mae,
-        max(case when metric_name = 'rmse' then metric_value end) as rmse,
-        max(case when metric_name = 'rmsle' then metric_value end) as rmsle,
-        max(case when metric_name = 'reference_mae' then metric_value end) as reference_mae,
-        max(case when metric_name = 'reference_rmse' then metric_value end) as reference_rmse,
-        max(case when metric_name = 'reference_rmsle' then metric_value end) as reference_rmsle,
-        max(case when metric_name = 'rmsle_ratio' then metric_value end) as rmsle_ratio,
-        max(case when metric_name = 'mean_log_error' then metric_value end) as mean_log_error
+        {{ pivot_metrics([
+            'row_count',
+            'expected_row_count',
+            'row_count_ratio',
+            'prediction_drift_score',
+            'missing_values_share',
+            'zero_sales_store_share',
+            'zero_sales_store_share_reference',
+            'unseen_category_count',
+            'mean_prediction',
+            'mean_sales',
+            'mae',
+            'rmse',
+            'rmsle',
+            'reference_mae',
+            'reference_rmse',
+            'reference_rmsle',
+            'rmsle_ratio',
+            'mean_log_error',
+        ]) }},
+        {{ pivot_metrics({'prediction_drift_score': 'prediction_drift_stattest'}, value='stattest') }}
     from model_metrics
     group by slice_date, model_version, source
 ),

@@ -1,17 +1,17 @@
 with
 
 predictions as (
-    select * from {{ source('ml', 'predictions') }}
+    select * from {{ ref('stg_ml__predictions') }}
 ),
 
 -- coverage of the batch predictions (the request log has no "expected" days to cover)
 runs as (
-    select * from {{ source('monitoring', 'runs') }}
+    select * from {{ ref('stg_monitoring__runs') }}
     where source = 'batch'
 ),
 
 metric_values as (
-    select * from {{ source('monitoring', 'metric_values') }}
+    select * from {{ ref('stg_monitoring__metric_values') }}
     where source = 'batch'
 ),
 

@@ -9,7 +9,7 @@
 with
 
 metric_values as (
-    select * from {{ source('monitoring', 'metric_values') }}
+    select * from {{ ref('stg_monitoring__metric_values') }}
     where source = 'online'
 ),
 
@@ -22,7 +22,7 @@ compared as (
     select
         slice_date,
         model_version,
-        {{ nan_to_null('value') }} as compared_rows
+        metric_value as compared_rows
     from metric_values
     where metric_name = 'parity_compared_rows'
 ),

@@ -1,7 +1,7 @@
 with
 
 metric_values as (
-    select * from {{ source('monitoring', 'metric_values') }}
+    select * from {{ ref('stg_monitoring__metric_values') }}
 ),
 
 graded as (
@@ -18,7 +18,7 @@ segment_metrics as (
         metric_name,
         run_id,
         computed_at,
-        {{ nan_to_null('value') }} as metric_value
+        metric_value
     from metric_values
     where segment_type <> ''
 ),
@@ -30,13 +30,15 @@ pivoted as (
         source,
         segment_type,
         segment_value,
-        cast(max(case when metric_name = 'segment_row_count' then metric_value end) as integer) as row_count,
-        max(case when metric_name = 'segment_mae' then metric_value end) as mae,
-        max(case when metric_name = 'segment_rmse' then metric_value end) as rmse,
-        max(case when metric_name = 'segment_rmsle' then metric_value end) as rmsle,
-        max(case when metric_name = 'segment_reference_rmsle' then metric_value end) as reference_rmsle,
-        max(case when metric_name = 'segment_rmsle_ratio' then metric_value end) as rmsle_ratio,
-        max(case when metric_name = 'segment_mean_log_error' then metric_value end) as mean_log_error,
+        {{ pivot_metrics({
+            'segment_row_count': 'row_count',
+            'segment_mae': 'mae',
+            'segment_rmse': 'rmse',
+            'segment_rmsle': 'rmsle',
+            'segment_reference_rmsle': 'reference_rmsle',
+            'segment_rmsle_ratio': 'rmsle_ratio',
+            'segment_mean_log_error': 'mean_log_error',
+        }) }},
         max(cast(run_id as text)) as run_id,
         max(computed_at) as computed_at
     from segment_metrics
@@ -66,7 +68,7 @@ final as (
         pivoted.source,
         pivoted.segment_type,
         pivoted.segment_value,
-        pivoted.row_count,
+        cast(pivoted.row_count as integer) as row_count,
         pivoted.mae,
         pivoted.rmse,
         pivoted.rmsle,

@@ -3,7 +3,7 @@
 with
 
 runs as (
-    select * from {{ source('monitoring', 'runs') }}
+    select * from {{ ref('stg_monitoring__runs') }}
 ),
 
 model_health as (
@@ -11,7 +11,7 @@ model_health as (
 ),
 
 metric_values as (
-    select * from {{ source('monitoring', 'metric_values') }}
+    select * from {{ ref('stg_monitoring__metric_values') }}
 ),
 
 -- a successful run whose slice still has metric values (a later run may have replaced them)

@@ -2,13 +2,13 @@
     config(
         materialized='table',
         schema='intermediate',
-        pre_hook="analyze {{ source('monitoring', 'metric_values') }}",
         post_hook='analyze {{ this }}',
     )
 }}
 
 {#-
-    A table (read by five marts and their tests: computed once per build; the hooks keep the
+    A table (read by five marts and their tests: computed once per build; the hooks - this one's
+    and stg_monitoring__metric_values', which analyzes monitoring.metric_values - keep the
     planner's statistics current, without which a fresh 90-day backfill joined to freshly built
     bounds was planned as a nested loop of minutes instead of a hash join of 0.3 s). Every alertable metric
     value of every monitored day, graded against the bounds its model version
@@ -25,7 +25,7 @@
 with
 
 metric_values as (
-    select * from {{ source('monitoring', 'metric_values') }}
+    select * from {{ ref('stg_monitoring__metric_values') }}
 ),
 
 bounds as (
@@ -40,7 +40,7 @@ segment_shares as (
         source,
         segment_type,
         segment_value,
-        {{ nan_to_null('value') }} as sales_share
+        metric_value as sales_share
     from metric_values
     where metric_name = 'segment_sales_share'
 ),
@@ -58,7 +58,7 @@ engine_values as (
         metric_values.segment_value,
         metric_values.computed_at,
         segment_shares.sales_share,
-        {{ nan_to_null('metric_values.value') }} as metric_value,
+        metric_values.metric_value,
         cast(extract(isodow from metric_values.slice_date) as integer) as slice_weekday
     from metric_values
     left join segment_shares
