@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEMO_DIR ?= .salesmon/demo-data
+# extra options of `salesmon run`, e.g. make run RUN_ARGS='--scenario promo_shift' or '--verbose'
+RUN_ARGS ?=
 
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
@@ -14,12 +15,12 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,dask]'
+	$(BIN)/python -m pip install --quiet --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --quiet -e '.[dev,dask]'
 	touch $(STAMP)
 
 run: install
-	$(BIN)/salesmon demo --data-dir $(DEMO_DIR)
+	$(BIN)/salesmon run $(RUN_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -259,49 +257,73 @@ def _dbt_or_exit(args: list[str]) -> None:
 # --- the main job ------------------------------------------------------------------------------
 
 
-@app.command("demo")
-def demo(
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the demo data set is written.")] = Path(
-        ".salesmon/demo-data"
-    ),
-    stores: Annotated[int, typer.Option(help="Number of stores.")] = 54,
-    start: Annotated[str, typer.Option(help="First day of the demo data.")] = "2016-02-15",
-    end: Annotated[str, typer.Option(help="Last day of the demo data.")] = "2017-08-15",
+@app.command("run")
+def run(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Folder with the Kaggle CSV files (default: the demo data set, generated into"
+            " $SALESMON_HOME/demo-data the first time).",
+        ),
+    ] = None,
+    monitor_from: Annotated[
+        str | None,
+        typer.Option(
+            "--monitor-from",
+            help="First monitored day, YYYY-MM-DD (default: the champion's, or the last sales day - 90"
+            " for a first model); a champion is trained for it unless one exists.",
+        ),
+    ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            help="The incident in generated demo data (default sales_drop; none for none): see"
+            " `salesmon data generate --help`.",
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(help="Parallel monitoring workers.")] = 2,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Print dbt's and Prefect's logs too (always in the log file)."),
+    ] = False,
 ) -> None:
-    """The main job end to end: generate, load, dbt build, train, score and monitor the last 90 days."""
-    from models_ml.features import last_actual_date
-    from models_ml.registry import champion_monitor_from
-    from warehouse.db import connect
+    """The whole chain, redoing nothing already done: load, dbt build, train (when no champion exists
+    for the split), score (days not scored yet), monitor every day from --monitor-from on, the
+    metrics mart and the notifications; then a summary of what was found.
 
-    started = time.monotonic()
-    _require_warehouse()
-    if not (data_dir / "train.csv").exists():
-        data_generate(
-            out=data_dir, stores=stores, start=start, end=end, seed=42, scenario="none", change_date=None
-        )
-    _step("load", lambda: load(data_dir=data_dir, update=False))
-    _step("dbt build", lambda: _dbt_or_exit(["build"]))
-    _step("train", lambda: train_model(monitor_from=None))
-    with connect() as conn:
-        last = last_actual_date(conn)
-        monitor_from = champion_monitor_from(conn)
-    first, last_day = monitor_from.isoformat(), last.isoformat()
-    _step("score", lambda: score_model(start=first, end=last_day, model_version=None))
-    _step("monitor", lambda: monitor(start=first, end=last_day, workers=workers))
-    _echo(
-        f"demo done in {time.monotonic() - started:.0f} s. Look at the marts, e.g.\n"
-        '  psql "$(salesmon db url)" -c \'select slice_date, prediction_drift_score, rmsle, alerts_count'
-        " from marts.fct_model_health_daily order by slice_date desc limit 10'\n"
-        "or run `salesmon ui` for the Evidently dashboards."
-    )
+    One line per step; dbt's and Prefect's logs go to $SALESMON_HOME/logs/run-*.log (--verbose prints them).
+    """
+    from orchestration.console import RunOutput
+    from warehouse.settings import get_settings
+
+    settings = get_settings()
+    output = RunOutput(settings.home, verbose=verbose)
+    output.prefect_logging()  # before Prefect is imported
+    first = _parse_date(monitor_from, "--monitor-from")
+    try:
+        from orchestration.run import run_all
+
+        run_all(output, data_dir or settings.home / "demo-data", first, scenario, workers)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        from orchestration.run import RunError
+
+        message = str(exc) if isinstance(exc, RunError) else None
+        if message is None:
+            from orchestration.cli_errors import debug_enabled, describe
+
+            if debug_enabled(click.get_current_context(silent=True)):
+                raise
+            message = describe(exc)
+        _fail(f"{message}\nthe log of this run: {output.path}")
+    finally:
+        output.close()
 
 
-def _step(name: str, action: Callable[[], object]) -> None:
-    typer.secho(f"==> {name}", bold=True)
-    began = time.monotonic()
-    action()
-    typer.secho(f"    {name} done in {time.monotonic() - began:.0f} s", dim=True)
+app.command("demo", help="The same as `salesmon run` (kept for older scripts).")(run)
 
 
 # --- model: train, score ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Prefect 3 flows: monitor a range of days, the daily job, retraining.
+"""Prefect 3 flows: monitor a range of days, retraining (the daily job is in orchestration/daily.py).
 
 The flows only order tasks; the work is done by `monitoring` (planning, days, calibration),
 `models_ml` (training, scoring) and `warehouse.dbt` (marts). `monitor_days` is the one way a range of
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from contextlib import AbstractContextManager, nullcontext
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -648,21 +648,6 @@ def render_coverage(coverage: dict[str, int]) -> str:
     ordered = [status for status in COVERAGE_STATUSES if status in coverage]
     ordered += sorted(status for status in coverage if status not in COVERAGE_STATUSES)
     return ", ".join(f"{coverage[status]} {status.replace('_', ' ')}" for status in ordered) or "no days"
-
-
-@flow(name="daily")
-def daily(
-    run_date: date | None = None, model_version: str | None = None, workspace: bool = True
-) -> dict[str, Any]:
-    """The daily job: build the marts, score yesterday with the champion, monitor yesterday.
-
-    Assumes the day's data was loaded into raw.* (salesmon load). `run_date` defaults to today; the
-    monitored day is the day before it.
-    """
-    day = (run_date or date.today()) - timedelta(days=1)
-    build_marts_except_monitoring()
-    version = score_task(day, day, model_version)
-    return monitor_days(day, day, version, workspace=workspace)
 
 
 @task(name="logged-range", cache_policy=NO_CACHE)

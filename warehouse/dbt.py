@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from warehouse.db import dbt_env, ensure_bootstrapped
@@ -33,8 +34,11 @@ def _dbt_executable() -> list[str]:
     return [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
 
 
-def run_dbt(args: list[str], *, quiet: bool = False) -> str:
+def run_dbt(args: list[str], *, quiet: bool = False, on_line: Callable[[str], None] | None = None) -> str:
     """Run `dbt ARGS` in the dbt project against the configured warehouse; return its output.
+
+    dbt's output is printed as it comes, kept (`quiet`), or handed line by line to `on_line` (a log
+    file and a progress bar: `salesmon run`).
 
     The warehouse is bootstrapped first, so the sources Python writes exist even before the
     first training or monitoring run. Waits while another salesmon dbt run on the same warehouse
@@ -44,14 +48,16 @@ def run_dbt(args: list[str], *, quiet: bool = False) -> str:
     # One dbt run at a time per warehouse: two builds of the same models would race on their tables
     # (and on the project's target folder); the second waits for the first.
     with advisory_lock("dbt", on_wait=lambda message: print(message, file=sys.stderr, flush=True)):
-        return _run_dbt(args, quiet=quiet)
+        return _run_dbt(args, quiet=quiet, on_line=on_line)
 
 
-def _run_dbt(args: list[str], *, quiet: bool) -> str:
+def _run_dbt(args: list[str], *, quiet: bool, on_line: Callable[[str], None] | None) -> str:
     env = {**os.environ, **dbt_env(), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)}
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    if on_line is not None:
+        env["DBT_USE_COLORS"] = "false"  # lines for a log file
     cmd = [*_dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR)]
-    if quiet:
+    if quiet and on_line is None:
         result = subprocess.run(cmd, env=env, cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
         output = result.stdout + result.stderr
     else:
@@ -61,7 +67,10 @@ def _run_dbt(args: list[str], *, quiet: bool) -> str:
         lines = []
         assert proc.stdout is not None
         for line in proc.stdout:
-            sys.stdout.write(line)
+            if on_line is not None:
+                on_line(line.rstrip("\n"))
+            else:
+                sys.stdout.write(line)
             lines.append(line)
         proc.wait()
         result = subprocess.CompletedProcess(cmd, proc.returncode)

@@ -44,6 +44,7 @@ def load_folder(
     data_dir: Path,
     *,
     update: bool = False,
+    partial: bool = False,
     dates: DateRange | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> LoadSummary:
@@ -56,11 +57,12 @@ def load_folder(
     and, with `update`, replaces the stored row (otherwise skipped). Bad lines go to
     raw.rejected_rows with a reason, among them dates outside `dates` (default DateRange.from_env():
     2000-01-01 .. today, and up to a year ahead for test.csv). One raw.load_log row is written per
-    file, and the days inserted or replaced go to raw.changed_days.
+    file, and the days inserted or replaced go to raw.changed_days. With `partial` (a landing folder
+    with a day's new files), only the files present are loaded, none is required.
     """
     from warehouse.db import connect
 
-    files = check_folder(Path(data_dir))
+    files = check_folder(Path(data_dir), partial=partial)
     dates = dates or DateRange.from_env()
     summary = LoadSummary()
     with connect(autocommit=True) as conn:

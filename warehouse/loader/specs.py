@@ -163,8 +163,10 @@ FILE_SPECS: tuple[FileSpec, ...] = (
 )
 
 
-def check_folder(data_dir: Path) -> list[tuple[FileSpec, Path]]:
-    """The files to load, in order; raises LoadError naming every missing file and wrong header."""
+def check_folder(data_dir: Path, *, partial: bool = False) -> list[tuple[FileSpec, Path]]:
+    """The files to load, in order; raises LoadError naming every missing file and wrong header.
+    With `partial` (a landing folder holding a day's new files), the files present are loaded and
+    none is required, but there must be at least one."""
     if not data_dir.is_dir():
         raise LoadError(f"data folder {data_dir} does not exist (or is not a folder)")
     problems: list[str] = []
@@ -172,7 +174,7 @@ def check_folder(data_dir: Path) -> list[tuple[FileSpec, Path]]:
     for spec in FILE_SPECS:
         path = data_dir / spec.file_name
         if not path.is_file():
-            if spec.required_file:
+            if spec.required_file and not partial:
                 problems.append(
                     f"{spec.file_name}: file not found in {data_dir}, expected header '{spec.header}'"
                 )
@@ -181,6 +183,9 @@ def check_folder(data_dir: Path) -> list[tuple[FileSpec, Path]]:
         if header != spec.header:
             problems.append(f"{spec.file_name}: header is '{header}', expected '{spec.header}'")
         files.append((spec, path))
+    if not files and not problems:
+        names = ", ".join(spec.file_name for spec in FILE_SPECS)
+        raise LoadError(f"no file to load in {data_dir} (expected one of {names})")
     if problems:
         raise LoadError("; ".join(problems))
     return files
