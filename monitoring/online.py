@@ -27,6 +27,7 @@ from models_ml.features import FEATURES, FEATURES_SCHEMA, FEATURES_TABLE
 from monitoring.config import MonitoringConfig
 from monitoring.results import MetricValue
 from monitoring.slices import _frame, _slice_columns
+from monitoring.slices import slice_signatures as batch_signatures
 
 BATCH = "batch"
 ONLINE = "online"
@@ -70,42 +71,9 @@ def load_slice(
     return _frame(cursor, columns, config)
 
 
-_SIGNATURE_SQL = """
-with logged as (
-    select
-        sales_date,
-        count(*) as row_count,
-        round(sum(prediction)::numeric, 3) as prediction_sum,
-        max(logged_at) as logged_at
-    from ml.prediction_log
-    where status = 'ok' and sales_date between %(start)s and %(end)s and model_version = %(model_version)s
-    group by sales_date
-),
-
-actual as (
-    select
-        sales_date,
-        count(sales) as actual_count,
-        round(sum(sales)::numeric, 3) as actual_sum
-    from {features}
-    where sales_date between %(start)s and %(end)s
-    group by sales_date
-)
-
-select
-    logged.sales_date,
-    md5(concat_ws('|', logged.row_count, actual.actual_count, actual.actual_sum,
-        logged.prediction_sum, logged.logged_at)) as signature
-from logged
-left join actual on logged.sales_date = actual.sales_date
-"""
-
-
 def slice_signatures(conn: psycopg.Connection, model_version: str, start: date, end: date) -> dict[date, str]:
     """A fingerprint of each logged day's inputs: a new request or late actuals change it."""
-    query = sql.SQL(_SIGNATURE_SQL).format(features=sql.Identifier(FEATURES_SCHEMA, FEATURES_TABLE))
-    rows = conn.execute(query, {"start": start, "end": end, "model_version": model_version}).fetchall()
-    return {day: signature for day, signature in rows}
+    return batch_signatures(conn, model_version, start, end, online=True)
 
 
 def logged_range(conn: psycopg.Connection, model_version: str | None = None) -> tuple[date, date] | None:

@@ -252,10 +252,10 @@ with predicted as (
         sales_date,
         count(*) as row_count,
         round(sum(prediction)::numeric, 3) as prediction_sum,
-        max(scored_at) as scored_at
-    from ml.predictions
+        max({stamp}) as scored_at
+    from {predictions}
     where sales_date between %(start)s and %(end)s
-        and model_version = %(model_version)s
+        and model_version = %(model_version)s{answered}
     group by sales_date
 ),
 
@@ -278,13 +278,22 @@ left join actual on predicted.sales_date = actual.sales_date
 """
 
 
-def slice_signatures(conn: psycopg.Connection, model_version: str, start: date, end: date) -> dict[date, str]:
+def slice_signatures(
+    conn: psycopg.Connection, model_version: str, start: date, end: date, *, online: bool = False
+) -> dict[date, str]:
     """A cheap fingerprint of each day's inputs (rows, actuals, predictions, scoring time) in a range.
 
-    Only days with predictions of the version appear. A day whose signature changed since it was
-    computed (late actuals, rescoring) is recomputed by the next backfill.
+    Only days with predictions of the version appear: the batch predictions, or with `online` the
+    requests the service answered (ml.prediction_log, stamped by when they were logged). A day whose
+    signature changed since it was computed (late actuals, rescoring, new requests) is recomputed by
+    the next run.
     """
-    query = sql.SQL(_SIGNATURE_SQL).format(features=sql.Identifier(FEATURES_SCHEMA, FEATURES_TABLE))
+    query = sql.SQL(_SIGNATURE_SQL).format(
+        features=sql.Identifier(FEATURES_SCHEMA, FEATURES_TABLE),
+        predictions=sql.Identifier("ml", "prediction_log" if online else "predictions"),
+        stamp=sql.Identifier("logged_at" if online else "scored_at"),
+        answered=sql.SQL(" and status = 'ok'" if online else ""),
+    )
     rows = conn.execute(query, {"start": start, "end": end, "model_version": model_version}).fetchall()
     return {day: signature for day, signature in rows}
 
