@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from monitoring.calibration_store import KEY, store
 from monitoring.config import DEFAULT_CONFIG, MonitoringConfig
 from monitoring.results import MetricValue, SliceContext
 from monitoring.slices import Reference, as_slice_frame, get_reference, resolve_model_version
@@ -81,7 +82,6 @@ LOG_SCALE_METRICS = frozenset(
 # The smallest value taken on the log scale (0 would be log 0).
 LOG_FLOOR = 1e-6
 LEAVE_ONE_OUT, BACKCAST = "leave_one_out", "backcast"
-KEY = ["metric_name", "column_name", "segment_type", "segment_value"]
 VALUE_FRAME_COLUMNS = ["calibration_date", "calibration_kind", *KEY, "value"]
 WEEKDAYS = tuple(range(1, 8))
 
@@ -361,84 +361,3 @@ def needs_calibration(model_version: str, config: MonitoringConfig = DEFAULT_CON
 
     with connect() as conn:
         return not is_calibrated(conn, model_version, config)
-
-
-_VALUE_COLUMNS = ("model_version", "config_hash", "calibration_date", "calibration_kind", *KEY, "value")
-_BOUND_COLUMNS = (
-    "model_version",
-    "config_hash",
-    *KEY,
-    "weekday",
-    "value_scale",
-    "center",
-    "scale",
-    "sample_size",
-    "seasonality",
-    "observed_min",
-    "observed_max",
-    "possible_min",
-    "possible_max",
-)
-
-
-def store(
-    conn: psycopg.Connection,
-    model_version: str,
-    config: MonitoringConfig,
-    values: pd.DataFrame,
-    bounds: pd.DataFrame,
-    summary: CalibrationSummary,
-) -> None:
-    """Replace the model version's calibration values, bounds and calibration run in one transaction."""
-    config_hash = config.config_hash()
-    with conn.transaction():
-        conn.execute(
-            "select pg_advisory_xact_lock(hashtext('salesmon.calibration.store'), hashtext(%s))",
-            (model_version,),
-        )
-        for table in ("calibration_values", "metric_bounds", "calibration_runs"):
-            conn.execute(f"delete from monitoring.{table} where model_version = %s", (model_version,))
-        _copy(conn, "monitoring.calibration_values", _VALUE_COLUMNS, values, model_version, config_hash)
-        _copy(conn, "monitoring.metric_bounds", _BOUND_COLUMNS, bounds, model_version, config_hash)
-        conn.execute(
-            "insert into monitoring.calibration_runs (model_version, config_hash, leave_one_out_days,"
-            " backcast_days, bound_count, seconds) values (%s, %s, %s, %s, %s, %s)",
-            (
-                model_version,
-                config_hash,
-                summary.leave_one_out_days,
-                summary.backcast_days,
-                summary.bound_count,
-                summary.seconds,
-            ),
-        )
-
-
-def _copy(
-    conn: psycopg.Connection,
-    table: str,
-    columns: tuple[str, ...],
-    frame: pd.DataFrame,
-    model_version: str,
-    config_hash: str,
-) -> None:
-    rows = frame.assign(model_version=model_version, config_hash=config_hash)[list(columns)]
-    with conn.cursor().copy(f"copy {table} ({', '.join(columns)}) from stdin") as copy:
-        for row in rows.itertuples(index=False, name=None):
-            copy.write_row([None if _missing(value) else value for value in row])
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and not np.isfinite(value))
-
-
-def copy_bounds(conn: psycopg.Connection, model_version: str, to_version: str) -> int:
-    """Give another model version label the same bounds (tests and benchmarks keep several runs of
-    one model apart under labels); returns the rows copied."""
-    columns = ", ".join(column for column in _BOUND_COLUMNS if column != "model_version")
-    cursor = conn.execute(
-        f"insert into monitoring.metric_bounds (model_version, {columns})"
-        f" select %s, {columns} from monitoring.metric_bounds where model_version = %s",
-        (to_version, model_version),
-    )
-    return cursor.rowcount

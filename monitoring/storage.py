@@ -116,31 +116,18 @@ def start_run(
 ) -> uuid.UUID:
     """Record the start of a slice's computation (committed at once, so a crash leaves 'running')."""
     with conn.transaction():
-        return _insert_run(
-            conn,
-            day=day,
-            model_version=model_version,
-            key=key,
-            evidently_version=evidently_version,
-            flow_run_id=flow_run_id,
-            status="running",
-            source=source,
-        )
+        return _insert_run(conn, (day, model_version, source, key, evidently_version, flow_run_id), "running")
 
 
 def _insert_run(
     conn: psycopg.Connection,
-    *,
-    day: date,
-    model_version: str,
-    key: RunKey,
-    evidently_version: str,
-    flow_run_id: str | None,
+    run: tuple[date, str, str, RunKey, str, str | None],
     status: str,
     error: str | None = None,
-    source: str = "batch",
 ) -> uuid.UUID:
-    """Insert one monitoring.runs row: 'running' (started now), or a finished 'failed' one."""
+    """Insert one monitoring.runs row for (day, model version, source, key, Evidently version, flow
+    run): 'running' (started now), or a finished 'failed' one."""
+    day, model_version, source, key, evidently_version, flow_run_id = run
     run_id = uuid.uuid4()
     conn.execute(
         "insert into monitoring.runs (run_id, flow_run_id, slice_date, model_version, source, config_hash,"
@@ -319,17 +306,8 @@ def record_failed_day(
         ).fetchone()
         if recorded:
             return "recorded"
-        _insert_run(
-            conn,
-            day=day,
-            model_version=model_version,
-            key=key,
-            evidently_version=evidently_version,
-            flow_run_id=flow_run_id,
-            status="failed",
-            error=error[:4000],
-            source=source,
-        )
+        run = (day, model_version, source, key, evidently_version, flow_run_id)
+        _insert_run(conn, run, "failed", error[:4000])
     return "inserted"
 
 
@@ -337,7 +315,7 @@ def keep_results_as(conn: psycopg.Connection, model_version: str, label: str) ->
     """Move a model version's monitoring results (runs and metric values) under another label, with a
     copy of its learned bounds: tests and benchmarks keep several scenarios monitored by one model
     apart this way, and build the marts once over all of them."""
-    from monitoring.calibration import copy_bounds
+    from monitoring.calibration_store import copy_bounds
 
     copy_bounds(conn, model_version, label)
     for table in ("runs", "metric_values"):

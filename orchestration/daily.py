@@ -24,7 +24,8 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from orchestration.flows import build_marts_except_monitoring, monitor_days, score_task
+from orchestration.flows import monitor_days
+from orchestration.tasks import build_marts_except_monitoring, score_task
 
 LOADED = "loaded"
 

@@ -20,7 +20,6 @@ from orchestration.console import RunOutput, Step
 DEMO_SCENARIO = "sales_drop"  # caught at 54 stores on its first day (docs/alerts.md)
 DEMO_START, DEMO_END = date(2016, 2, 15), date(2017, 8, 15)  # the last 18 months of the Kaggle period
 DEMO_STORES, DEMO_SEED = 54, 42
-NO_UNIT_TESTS = ["--exclude", "test_type:unit"]
 
 
 class RunError(RuntimeError):
@@ -92,7 +91,7 @@ def load_data(data_dir: Path, step: Step) -> None:
 
 def build(step: Step, unchanged: bool) -> None:
     """`dbt build` (without the unit tests), unless nothing changed since the last finished run."""
-    from warehouse.dbt import DbtError, run_dbt
+    from warehouse.dbt import NO_UNIT_TESTS, DbtError, run_dbt
 
     if unchanged:
         step.result = "nothing changed since the last run: not rebuilt (`salesmon dbt build` forces it)"

@@ -1,4 +1,7 @@
-"""Tests of the built-in data generator: pure file checks on small generated data sets (no database)."""
+"""Tests of the built-in data generator: pure file checks on small generated data sets (no database).
+
+Over 400 lines: a test per file of the Kaggle format and per scenario, on the data sets they share.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 pivots the engine's long-form metric values, grades them against learned bounds with the seed's
 sensitivity and floors, catches a gap in the monitored days, and documents every column. Metric values
 and bounds are written here with SQL in the engine's documented shape (docs/monitoring.md), so these
-tests do not depend on the engine or on calibration."""
+tests do not depend on the engine or on calibration.
+
+Over 400 lines: the mart's models share the one warehouse this module builds its rows in."""
 
 from __future__ import annotations
 

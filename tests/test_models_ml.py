@@ -3,6 +3,8 @@
 The module builds the real features mart (`dbt build --select +fct_sales_features`) on 6 generated
 stores over 10.5 months, trains once through the command line, then scores, rescores and builds
 the ml marts against it.
+
+Over 400 lines: the tests share the module's one expensive set-up (the pipeline above).
 """
 
 from __future__ import annotations

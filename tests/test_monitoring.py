@@ -5,6 +5,8 @@ mart, train, score the monitored period and the forecast-request days), then the
 slices with real Evidently into the real warehouse and check the stored values against numpy, the
 idempotency of reruns, the skipping of finished days, and the Prefect flow on its task runners (a
 process pool, threads, a local Dask cluster), which must all store the same values.
+
+Over 400 lines: the tests share the module's one expensive set-up (the pipeline above).
 """
 
 from __future__ import annotations
@@ -543,7 +545,8 @@ def test_the_flow_calibrates_a_new_version_in_weekday_tasks(monitored_db: str, p
 def test_only_connection_errors_are_retried() -> None:
     from prefect.states import Failed
 
-    from orchestration.flows import make_task_runner, retry_on_transient_db_error
+    from orchestration.runners import make_task_runner
+    from orchestration.tasks import retry_on_transient_db_error
 
     assert retry_on_transient_db_error(None, None, Failed(data=psycopg.OperationalError("server closed")))
     assert not retry_on_transient_db_error(None, None, Failed(data=ValueError("bad slice")))

@@ -1,0 +1,22 @@
+"""The `salesmon` command line: a thin layer over the pipeline's functions.
+
+`app` is the Typer application (the `salesmon` console script); each module below adds its commands
+to it: warehouse_commands (db, data, load, dbt), pipeline_commands (run, train, score),
+monitoring_commands (calibrate, monitor, monitor-online, notify) and app_commands (serve, report, ui).
+"""
+
+# isort: off
+# (`salesmon --help` lists the commands in the order they are added)
+from orchestration.cli.base import app
+from orchestration.cli import warehouse_commands
+from orchestration.cli import pipeline_commands
+from orchestration.cli import monitoring_commands
+from orchestration.cli import app_commands
+# isort: on
+
+__all__ = ["app", "main"]
+_COMMANDS = (warehouse_commands, pipeline_commands, monitoring_commands, app_commands)
+
+
+def main() -> None:
+    app(prog_name="salesmon")
