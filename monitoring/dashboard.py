@@ -76,6 +76,15 @@ def _evidently(metric: str, legend: str, **labels: str) -> Any:
     return PanelMetric(legend=legend, metric=metric, metric_labels=labels)
 
 
+def _half(title: str, *series: tuple[str, str]) -> Any:
+    """A half-width line plot of salesmon metrics, one (metric, legend) a series."""
+    from evidently.sdk.panels import line_plot_panel
+
+    return line_plot_panel(
+        title=title, size="half", values=[_salesmon(name, legend) for name, legend in series]
+    )
+
+
 def dashboard_panels(config: MonitoringConfig = DEFAULT_CONFIG) -> list[tuple[str, Any]]:
     """The dashboard's panels, each with the title of its tab, in display order."""
     from evidently.sdk.panels import bar_plot_panel, line_plot_panel, text_panel
@@ -92,29 +101,17 @@ def dashboard_panels(config: MonitoringConfig = DEFAULT_CONFIG) -> list[tuple[st
             title="Prediction drift: normed Wasserstein distance of log1p(prediction)",
             values=[_evidently(VALUE_DRIFT, "prediction drift", column=prediction)],
         ),
-        line_plot_panel(
-            title="Drifted feature columns (share, at Evidently's default drift thresholds)",
-            size="half",
-            values=[_salesmon("drifted_columns_share", "share of columns drifted")],
+        _half(
+            "Drifted feature columns (share, at Evidently's default drift thresholds)",
+            ("drifted_columns_share", "share of columns drifted"),
         ),
-        line_plot_panel(
-            title="Missing values (share of cells)",
-            size="half",
-            values=[_salesmon("missing_values_share", "missing cells")],
+        _half("Missing values (share of cells)", ("missing_values_share", "missing cells")),
+        _half(
+            "Forecast error: RMSLE",
+            ("rmsle", "RMSLE of the day"),
+            ("reference_rmsle", "RMSLE on the reference days"),
         ),
-        line_plot_panel(
-            title="Forecast error: RMSLE",
-            size="half",
-            values=[
-                _salesmon("rmsle", "RMSLE of the day"),
-                _salesmon("reference_rmsle", "RMSLE on the reference days"),
-            ],
-        ),
-        line_plot_panel(
-            title="Forecast error: MAE and RMSE",
-            size="half",
-            values=[_salesmon("mae", "MAE"), _salesmon("rmse", "RMSE")],
-        ),
+        _half("Forecast error: MAE and RMSE", ("mae", "MAE"), ("rmse", "RMSE")),
         bar_plot_panel(
             title="Rows per day (store x family)",
             values=[
@@ -146,18 +143,11 @@ def dashboard_panels(config: MonitoringConfig = DEFAULT_CONFIG) -> list[tuple[st
                 for column in missing_columns
             ],
         ),
-        line_plot_panel(
-            title="Category values never seen in the reference",
-            size="half",
-            values=[_salesmon("unseen_category_count", "unseen values")],
-        ),
-        line_plot_panel(
-            title="Stores selling nothing (share)",
-            size="half",
-            values=[
-                _salesmon("zero_sales_store_share", "that day"),
-                _salesmon("zero_sales_store_share_reference", "on the reference days"),
-            ],
+        _half("Category values never seen in the reference", ("unseen_category_count", "unseen values")),
+        _half(
+            "Stores selling nothing (share)",
+            ("zero_sales_store_share", "that day"),
+            ("zero_sales_store_share_reference", "on the reference days"),
         ),
     ]
     tabs += [("Data quality", panel) for panel in quality]
