@@ -25,17 +25,21 @@ def private_warehouse(prefix: str) -> Iterator[Path]:
     The server gets its own SALESMON_HOME inside the work folder and a free port; it is stopped
     and the folder removed on exit.
     """
-    from warehouse.settings import get_settings
+    from dataclasses import replace
+
+    from warehouse.settings import get_settings, use_settings
 
     work = Path(tempfile.mkdtemp(prefix=prefix))
-    embedded = not os.environ.get("SALESMON_DATABASE_URL")
-    if embedded:
-        os.environ["SALESMON_HOME"] = str(work / "home")
-        os.environ["SALESMON_PG_PORT"] = str(free_port())
-    get_settings.cache_clear()
     settings = get_settings()
+    embedded = settings.embedded
+    if embedded:
+        settings = replace(settings, home=work / "home", pg_port=free_port())
+        # what the benchmark's own child processes (a service, a `salesmon` command) read
+        os.environ["SALESMON_HOME"] = str(settings.home)
+        os.environ["SALESMON_PG_PORT"] = str(settings.pg_port)
     try:
-        yield work
+        with use_settings(settings):
+            yield work
     finally:
         if embedded:
             from warehouse import embedded as server

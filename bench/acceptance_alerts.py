@@ -92,26 +92,20 @@ class Case:
 @contextmanager
 def fresh_database(name: str) -> Iterator[str]:
     """A new, empty database on the configured server that salesmon uses inside the block."""
-    from warehouse.db import conninfo
-    from warehouse.settings import get_settings
+    from dataclasses import replace
 
-    get_settings.cache_clear()
+    from warehouse.db import conninfo
+    from warehouse.settings import get_settings, use_settings
+
     server = make_conninfo(conninfo(), dbname="postgres")
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
         conn.execute(f'create database "{name}"')
     info = make_conninfo(server, dbname=name)
-    previous = os.environ.get("SALESMON_DATABASE_URL")
-    os.environ["SALESMON_DATABASE_URL"] = info
-    get_settings.cache_clear()
     try:
-        yield info
+        with use_settings(replace(get_settings(), database_url=info)):
+            yield info
     finally:
-        if previous is None:
-            os.environ.pop("SALESMON_DATABASE_URL", None)
-        else:
-            os.environ["SALESMON_DATABASE_URL"] = previous
-        get_settings.cache_clear()
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f'drop database if exists "{name}" with (force)')
 

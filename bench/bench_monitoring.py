@@ -191,13 +191,15 @@ def main() -> None:
     parser.add_argument("--full-history", action="store_true")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    from warehouse.settings import get_settings
+    from dataclasses import replace
+
+    from warehouse.settings import get_settings, use_settings
 
     url = bench_database()
     env = {**os.environ, "SALESMON_DATABASE_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env["DO_NOT_TRACK"] = "1"
-    os.environ["SALESMON_DATABASE_URL"] = url  # this process reads the same warehouse
-    get_settings.cache_clear()
+    # this process reads the same warehouse (for the rest of the run)
+    use_settings(replace(get_settings(), database_url=url)).__enter__()
     data_dir = args.data_dir or get_settings().home / "bench-data"
     version, start, end = prepare(env, data_dir, args.days)
     days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]

@@ -45,10 +45,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if _TEST_HOME is None or not _TEST_HOME.exists():
         return
     from warehouse import embedded
-    from warehouse.settings import get_settings
+    from warehouse.settings import settings_from
 
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings = settings_from(os.environ)
     if settings.embedded and (settings.pgdata / "PG_VERSION").exists():
         embedded.stop(settings)
     shutil.rmtree(_TEST_HOME, ignore_errors=True)
@@ -58,13 +57,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def server_conninfo() -> str:
     """Connection string of the test server's maintenance database (the embedded server, started once)."""
     from warehouse import embedded
-    from warehouse.settings import get_settings
+    from warehouse.settings import settings_from
 
     url = os.environ.get("SALESMON_TEST_DATABASE_URL")
     if url:
         return url
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings = settings_from(os.environ)
     embedded.start(settings)
     return make_conninfo(embedded.conninfo(settings), dbname="postgres")
 
@@ -83,29 +81,29 @@ def _drop_database(server: str, info: str) -> None:
 
 
 @pytest.fixture
-def database(server_conninfo: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def database(server_conninfo: str) -> Iterator[str]:
     """A fresh, empty database that salesmon uses for the length of one test."""
-    yield from _use_database(server_conninfo, monkeypatch, "t")
+    yield from _use_database(server_conninfo, "t")
 
 
 @pytest.fixture(scope="module")
 def module_database(server_conninfo: str) -> Iterator[str]:
     """A fresh database shared by the tests of one module (for expensive set-ups)."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        yield from _use_database(server_conninfo, monkeypatch, "m")
+    yield from _use_database(server_conninfo, "m")
 
 
-def _use_database(server: str, monkeypatch: pytest.MonkeyPatch, prefix: str) -> Iterator[str]:
-    from warehouse.settings import get_settings
+def _use_database(server: str, prefix: str) -> Iterator[str]:
+    """Create a database and hand salesmon settings that name it (`use_settings`: the environment is
+    left alone; a `salesmon` command run as a subprocess is given SALESMON_DATABASE_URL)."""
+    from dataclasses import replace
+
+    from warehouse.settings import settings_from, use_settings
 
     info = _create_database(server, prefix)
-    monkeypatch.setenv("SALESMON_DATABASE_URL", info)
-    get_settings.cache_clear()
     try:
-        yield info
+        with use_settings(replace(settings_from(os.environ), database_url=info)):
+            yield info
     finally:
-        monkeypatch.delenv("SALESMON_DATABASE_URL")
-        get_settings.cache_clear()
         _drop_database(server, info)
 
 

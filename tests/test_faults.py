@@ -144,26 +144,17 @@ def test_public_url_and_server_label() -> None:
     assert server_label("postgresql://u:pw@h/db") == "h:5432/db"
 
 
-def test_an_ambient_pghost_is_used_only_when_confirmed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from warehouse.settings import get_settings, ignored_pghost
+def test_an_ambient_pghost_is_used_only_when_confirmed() -> None:
+    from warehouse.settings import ignored_pghost, settings_from
 
-    monkeypatch.delenv("SALESMON_DATABASE_URL", raising=False)
-    monkeypatch.delenv("SALESMON_USE_PGHOST", raising=False)
-    monkeypatch.setenv("PGHOST", "elsewhere.example")
-    monkeypatch.setenv("PGPORT", "5439")
-    get_settings.cache_clear()
-    try:
-        assert get_settings().embedded and ignored_pghost() == "elsewhere.example"
-        monkeypatch.setenv("SALESMON_USE_PGHOST", "1")
-        get_settings.cache_clear()
-        settings = get_settings()
-        assert not settings.embedded and ignored_pghost() is None
-        assert "host=elsewhere.example" in settings.database_url and "port=5439" in settings.database_url
-        monkeypatch.setenv("SALESMON_DATABASE_URL", "postgresql://u@url.example/db")
-        get_settings.cache_clear()
-        assert get_settings().database_url == "postgresql://u@url.example/db"  # the URL wins
-    finally:
-        get_settings.cache_clear()
+    environ = {"PGHOST": "elsewhere.example", "PGPORT": "5439"}
+    assert settings_from(environ).embedded and ignored_pghost(environ) == "elsewhere.example"
+    environ["SALESMON_USE_PGHOST"] = "1"
+    settings = settings_from(environ)
+    assert not settings.embedded and ignored_pghost(environ) is None
+    assert "host=elsewhere.example" in settings.database_url and "port=5439" in settings.database_url
+    environ["SALESMON_DATABASE_URL"] = "postgresql://u@url.example/db"
+    assert settings_from(environ).database_url == "postgresql://u@url.example/db"  # the URL wins
 
 
 def test_the_command_line_says_once_that_it_ignores_pghost(tmp_path: Path) -> None:

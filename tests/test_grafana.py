@@ -571,28 +571,28 @@ def test_a_reader_without_password_on_another_server_cannot_log_in(
 ) -> None:
     """Not the embedded server (another port than the settings'), no SALESMON_READER_PASSWORD: the
     role is left NOLOGIN with a warning, never a silent role without a password."""
+    from dataclasses import replace
+
     from warehouse import db
-    from warehouse.settings import get_settings
+    from warehouse.settings import get_settings, use_settings
 
     monkeypatch.delenv("SALESMON_READER_PASSWORD", raising=False)
-    monkeypatch.setenv("SALESMON_PG_PORT", "1")  # the URL's server is then not "the embedded one"
-    get_settings.cache_clear()
+    # another port in the settings: the URL's server is then not "the embedded one"
     try:
-        with psycopg.connect(database, autocommit=True) as conn:
-            conn.execute(f"alter role {READER_ROLE} password null")
-        with pytest.warns(db.ReaderPasswordWarning, match="SALESMON_READER_PASSWORD"):
+        with use_settings(replace(get_settings(), pg_port=1)):
+            with psycopg.connect(database, autocommit=True) as conn:
+                conn.execute(f"alter role {READER_ROLE} password null")
+            with pytest.warns(db.ReaderPasswordWarning, match="SALESMON_READER_PASSWORD"):
+                db.bootstrap(database)
+            with psycopg.connect(database) as conn:
+                assert conn.execute(
+                    "select rolcanlogin from pg_roles where rolname = %s", (READER_ROLE,)
+                ).fetchone() == (False,)
+            monkeypatch.setenv("SALESMON_READER_PASSWORD", READER_PASSWORD)
             db.bootstrap(database)
-        with psycopg.connect(database) as conn:
-            assert conn.execute(
-                "select rolcanlogin from pg_roles where rolname = %s", (READER_ROLE,)
-            ).fetchone() == (False,)
-        monkeypatch.setenv("SALESMON_READER_PASSWORD", READER_PASSWORD)
-        db.bootstrap(database)
-        with psycopg.connect(database) as conn:
-            assert conn.execute(
-                "select rolcanlogin from pg_roles where rolname = %s", (READER_ROLE,)
-            ).fetchone() == (True,)
+            with psycopg.connect(database) as conn:
+                assert conn.execute(
+                    "select rolcanlogin from pg_roles where rolname = %s", (READER_ROLE,)
+                ).fetchone() == (True,)
     finally:
-        monkeypatch.delenv("SALESMON_PG_PORT")
-        get_settings.cache_clear()
         db.bootstrap(database)  # the embedded default again: the role logs in

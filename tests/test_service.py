@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -28,7 +28,7 @@ import psycopg
 import pytest
 
 from models_ml.service.request_log import FEATURE_COLUMNS, LOG_COLUMNS, RequestLog
-from warehouse.settings import Settings
+from warehouse.settings import Settings, get_settings, use_settings
 
 STORES = 3
 START = date(2016, 11, 1)
@@ -73,7 +73,6 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     from warehouse import embedded
     from warehouse.dbt import run_dbt
     from warehouse.loader import load_folder
-    from warehouse.settings import get_settings
 
     # Not under pytest's basetemp: the server runs as another user when we are root, and a second
     # pytest process may prune old basetemps while this one runs.
@@ -83,28 +82,23 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     info = embedded.conninfo(settings)
     data = tmp_path_factory.mktemp("service-data")
     generate(data, stores=STORES, start=START, end=END, seed=11)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SALESMON_DATABASE_URL", info)
-        get_settings.cache_clear()
-        try:
-            load_folder(data)
-            target = tmp_path_factory.mktemp("service-dbt")
-            run_dbt(
-                [
-                    "build",
-                    "--select",
-                    "+fct_sales_features",
-                    "--target-path",
-                    str(target / "t"),
-                    "--log-path",
-                    str(target / "l"),
-                ],
-                quiet=True,
-            )
-            train()
-            score(*SCORED)
-        finally:
-            get_settings.cache_clear()
+    with use_settings(replace(get_settings(), database_url=info)):
+        load_folder(data)
+        target = tmp_path_factory.mktemp("service-dbt")
+        run_dbt(
+            [
+                "build",
+                "--select",
+                "+fct_sales_features",
+                "--target-path",
+                str(target / "t"),
+                "--log-path",
+                str(target / "l"),
+            ],
+            quiet=True,
+        )
+        train()
+        score(*SCORED)
     try:
         yield Warehouse(settings, info, home)
     finally:
@@ -426,7 +420,6 @@ def monitored_online(
     from typer.testing import CliRunner
 
     from orchestration.cli import app
-    from warehouse.settings import get_settings
 
     server = Server(warehouse)
     same = _items(warehouse, PARITY_DAY, PARITY_DAY)
@@ -439,17 +432,12 @@ def monitored_online(
         assert answer.status_code == 200, answer.text
     server.stop()
     runner = CliRunner()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SALESMON_DATABASE_URL", warehouse.conninfo)
-        patch.setenv("SALESMON_HOME", str(tmp_path_factory.mktemp("online-home")))
-        get_settings.cache_clear()
-        try:
-            span = ["--start", PARITY_DAY.isoformat(), "--end", CHANGED_DAY.isoformat()]
-            online = runner.invoke(app, ["monitor-online", *span])
-            batch = runner.invoke(app, ["monitor", *span, "--no-workspace"])
-            again = runner.invoke(app, ["monitor-online", *span])
-        finally:
-            get_settings.cache_clear()
+    home = tmp_path_factory.mktemp("online-home")
+    with use_settings(replace(get_settings(), database_url=warehouse.conninfo, home=home)):
+        span = ["--start", PARITY_DAY.isoformat(), "--end", CHANGED_DAY.isoformat()]
+        online = runner.invoke(app, ["monitor-online", *span])
+        batch = runner.invoke(app, ["monitor", *span, "--no-workspace"])
+        again = runner.invoke(app, ["monitor-online", *span])
     return {"online": online, "batch": batch, "again": again, "items": len(same)}
 
 

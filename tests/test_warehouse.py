@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import psycopg
 import pytest
 
 from warehouse import db, embedded
-from warehouse.settings import READER_ROLE, get_settings
+from warehouse.settings import READER_ROLE, get_settings, use_settings
 
 
 def test_embedded_server_runs_on_loopback_port(server_conninfo: str) -> None:
@@ -58,17 +60,11 @@ def test_dbt_env_names_the_configured_database(database: str) -> None:
     assert env["PGHOST"] == "127.0.0.1"
 
 
-def test_a_new_database_name_is_created_on_the_running_server(
-    server_conninfo: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_new_database_name_is_created_on_the_running_server(server_conninfo: str) -> None:
     name = "salesmon_other_db"
-    monkeypatch.setenv("SALESMON_DATABASE", name)
-    get_settings.cache_clear()
     try:
-        with db.connect() as conn:
+        with use_settings(replace(get_settings(), database=name)), db.connect() as conn:
             assert conn.execute("select current_database()").fetchone()[0] == name
     finally:
-        monkeypatch.delenv("SALESMON_DATABASE")
-        get_settings.cache_clear()
         with psycopg.connect(server_conninfo, autocommit=True) as conn:
             conn.execute(f"drop database if exists {name} with (force)")

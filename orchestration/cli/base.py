@@ -34,6 +34,7 @@ def echo(message: str) -> None:
 
 @app.callback()
 def _global_options(
+    ctx: typer.Context,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show the traceback of an error (also SALESMON_DEBUG=1).")
     ] = False,
@@ -49,13 +50,14 @@ def _global_options(
     """Options for every command."""
     import os
 
-    from warehouse.settings import get_settings, ignored_pghost
+    from warehouse.settings import ignored_pghost, settings_from, use_settings
 
+    environ = {**os.environ, "SALESMON_USE_PGHOST": "1"} if use_pghost else os.environ
     if use_pghost:
-        # for this process and the worker processes it starts (Prefect, dbt)
-        os.environ["SALESMON_USE_PGHOST"] = "1"
-        get_settings.cache_clear()
-    pghost = ignored_pghost()
+        # the command's settings; the processes it starts are handed what they need (dbt its
+        # profile's variables, each worker the connection string)
+        ctx.with_resource(use_settings(settings_from(environ)))
+    pghost = ignored_pghost(environ)
     if pghost:
         typer.secho(
             f"note: PGHOST={pghost} is set but not used: salesmon uses its embedded PostgreSQL"
