@@ -576,6 +576,7 @@ def test_a_reader_without_password_on_another_server_cannot_log_in(
     from warehouse import db
     from warehouse.settings import get_settings, use_settings
 
+    db.bootstrap(database)  # the reader role exists (whichever tests ran before)
     monkeypatch.delenv("SALESMON_READER_PASSWORD", raising=False)
     # another port in the settings: the URL's server is then not "the embedded one"
     try:
