@@ -62,6 +62,11 @@ _INSERT = sql.SQL(
     " on conflict (request_id, item_index) do nothing"
 ).format(columns=sql.SQL(", ").join(sql.Identifier(name) for name in LOG_COLUMNS))
 
+_INLINE_INSERT = sql.SQL("insert into ml.prediction_log ({}) values ({})").format(
+    sql.SQL(", ").join(sql.Identifier(name) for name in LOG_COLUMNS),
+    sql.SQL(", ").join(sql.Placeholder() * len(LOG_COLUMNS)),
+)
+
 
 def write_rows(conn: psycopg.Connection, rows: Iterable[Row]) -> int:
     """Write log rows in one transaction; rows already in the log are left as they are."""
@@ -308,16 +313,13 @@ class InlineRequestLog:
         self.queue_depth = 0
 
     def submit(self, rows: Iterable[Row]) -> None:
+        """Insert the rows and commit, on this thread's own connection."""
         rows = list(rows)
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
-        placeholders = sql.SQL(", ").join(sql.Placeholder() * len(LOG_COLUMNS))
-        statement = sql.SQL("insert into ml.prediction_log ({}) values ({})").format(
-            sql.SQL(", ").join(sql.Identifier(name) for name in LOG_COLUMNS), placeholders
-        )
         with conn.transaction(), conn.cursor() as cursor:
-            cursor.executemany(statement, rows)
+            cursor.executemany(_INLINE_INSERT, rows)
         with self._lock:
             self._counters.submitted += len(rows)
             self._counters.written += len(rows)
