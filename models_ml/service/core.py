@@ -267,39 +267,29 @@ class Service:
         single = len(items) == 1
         stores, families = self.features.stores, self.features.families
         for index, item in enumerate(items):
-            prefix = "" if single else f"items[{index}]."
+            field, problem = "date", ""
             if stores and item.store_nbr not in stores:
-                found.append(
-                    Problem(
-                        field=f"{prefix}store_nbr",
-                        problem=f"unknown store {item.store_nbr} (known: {min(stores)}..{max(stores)})",
-                    )
-                )
-                continue
-            if families and item.family not in families:
-                found.append(
-                    Problem(
-                        field=f"{prefix}family",
-                        problem=f"unknown family {item.family!r} (e.g. {', '.join(sorted(families)[:3])})",
-                    )
-                )
-                continue
-            day = self.features.day(item.date) if blocking else self.features.held(item.date)
-            if day is None and not blocking:
-                return None
-            position = None if day is None else day.positions.get((item.store_nbr, item.family))
-            if day is None or position is None:
+                field = "store_nbr"
+                problem = f"unknown store {item.store_nbr} (known: {min(stores)}..{max(stores)})"
+            elif families and item.family not in families:
+                field = "family"
+                problem = f"unknown family {item.family!r} (e.g. {', '.join(sorted(families)[:3])})"
+            else:
+                day = self.features.day(item.date) if blocking else self.features.held(item.date)
+                if day is None and not blocking:
+                    return None
+                position = None if day is None else day.positions.get((item.store_nbr, item.family))
+                if day is not None and position is not None:
+                    located.append((day, position))
+                    continue
                 span = (
                     f"the features mart holds {self.features.first_day} .. {self.features.last_day}"
                     if self.features.first_day
                     else "the features mart is empty"
                 )
                 what = "" if day is None else f" for store {item.store_nbr}, {item.family}"
-                found.append(
-                    Problem(field=f"{prefix}date", problem=f"no features for {item.date}{what}: {span}")
-                )
-                continue
-            located.append((day, position))
+                problem = f"no features for {item.date}{what}: {span}"
+            found.append(Problem(field=field if single else f"items[{index}].{field}", problem=problem))
         if found:
             raise InputProblem(found)
         return located
