@@ -6,10 +6,16 @@ A private warehouse (6 generated stores, the features mart, a trained champion) 
 variant, `salesmon serve`'s application in a process of its own on 127.0.0.1:
 - `batched`: the service as shipped: a bounded queue and a background writer (COPY in batches);
 - `inline`: the compared variant: each request inserts its log rows itself before it answers.
-Two loads of single-item requests, the same for both variants (round-robin over the forecast days):
+Both answer from the same model path (the champion's prediction tables, on the event loop); the
+inline variant's insert and commit run in a worker thread on that thread's own connection, as a
+FastAPI application does blocking database work. Two loads of single-item requests, the same for
+both variants (round-robin over the forecast days):
 - paced: `--requests` requests at `--rate` per second (open loop; latency counted from when each
   request was due, so a slow answer delays no later one's clock);
 - saturated: `--requests` requests with `--concurrency` in flight: the throughput.
+The load generator runs in this process on the same two cores as the service and PostgreSQL, so it
+is kept light: plain asyncio (uvloop) over keep-alive HTTP/1.1 connections, request bodies encoded
+in advance, answers read by their Content-Length (`Connection`).
 The variants run interleaved, `--rounds` times each, and the best run of each counts. Prints
 requests/s and p50/p95/p99 latency per variant and load, then the goals: p99 under 25 ms at
 100 requests/s, and a batched throughput at least 3 times the inline one. Every logged row is

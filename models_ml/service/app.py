@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import random
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +27,9 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,6 +47,19 @@ from models_ml.service.state import DatabaseUnavailable
 
 log = logging.getLogger("salesmon.service")
 _REJECTED_BODY_CHARS = 4_000
+# Request ids: random version-4 UUIDs from a generator seeded once from the OS (uuid.uuid4() makes
+# a system call per id, measured at up to 80 us on this busy machine). Unique, not secret.
+_IDS = random.Random()
+os.register_at_fork(after_in_child=_IDS.seed)  # a forked worker draws other ids
+
+
+_PREDICT_REQUEST: TypeAdapter[Any] = TypeAdapter(PredictRequest)
+
+
+def _request_id() -> str:
+    return str(uuid.UUID(int=_IDS.getrandbits(128), version=4))
+
+
 __all__ = ["Service", "ServiceConfig", "create_app"]
 
 
@@ -86,6 +103,31 @@ class Measure:
         self.service.requests.labels(path, str(status)).inc()
 
 
+class PredictRoute(APIRoute):
+    """`POST /predict`: documented by FastAPI from its endpoint's signature, handled more directly.
+
+    FastAPI's own handler would, per request, solve the endpoint's dependencies and validate the
+    answer again (the endpoint returns a finished Response): measured at about a quarter of the
+    service's CPU per request. This one reads the body, validates it with the same pydantic type
+    (`PredictRequest`) and calls the endpoint; a body that does not validate gets the same 422 as
+    any bad request.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = self.endpoint
+
+        async def handle(request: Request) -> Response:
+            raw = await request.body()
+            try:
+                body = _PREDICT_REQUEST.validate_json(raw)
+            except ValidationError as exc:
+                service = request.app.state.service
+                return await _reject(service, request, problems(list(exc.errors())), raw)
+            return await endpoint(body, request)
+
+        return handle
+
+
 def _body_text(body: Any) -> str:
     if isinstance(body, bytes):
         text = body.decode("utf-8", errors="replace")
@@ -100,7 +142,7 @@ def _body_text(body: Any) -> str:
 
 
 async def _reject(service: Service, request: Request, found: list[Problem], body: Any) -> JSONResponse:
-    request_id = str(uuid.uuid4())
+    request_id = _request_id()
     summary = "; ".join(f"{item.field}: {item.problem}" for item in found)
     started = getattr(request.state, "started", time.perf_counter())
     received = getattr(request.state, "received", datetime.now(UTC))
@@ -135,15 +177,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return await _reject(service, request, problems(list(exc.errors())), exc.body)
 
-    @app.post(
-        "/predict",
-        response_model=PredictResponse,
-        responses={422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
-    )
-    async def predict(body: PredictRequest, request: Request) -> Any:
+    async def predict(body: PredictRequest, request: Request) -> Response:
         """Forecast one item, or up to 1,000 given as `{"items": [...]}`."""
         items = body.items if isinstance(body, PredictBatch) else [body]
-        request_id = str(uuid.uuid4())
+        request_id = _request_id()
         received, started = request.state.received, request.state.started
         try:
             # from memory on the event loop; what needs the database or the pipeline in a thread
@@ -173,6 +210,15 @@ def create_app(config: ServiceConfig) -> FastAPI:
         }
         # the payload is PredictResponse's shape; serialized directly (no second validation)
         return Response(orjson.dumps(payload), media_type="application/json")
+
+    app.router.add_api_route(
+        "/predict",
+        predict,
+        methods=["POST"],
+        response_model=PredictResponse,
+        responses={422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+        route_class_override=PredictRoute,
+    )
 
     @app.get("/health")
     def health() -> JSONResponse:

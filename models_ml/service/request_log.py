@@ -103,6 +103,7 @@ class RequestLog:
         capacity: int = 20_000,
         batch_size: int = 1_000,
         flush_interval: float = 0.1,
+        linger: float = 0.05,
         retry_initial: float = 0.5,
         retry_max: float = 10.0,
     ) -> None:
@@ -110,6 +111,7 @@ class RequestLog:
         self.spill_dir = Path(spill_dir)
         self.batch_size = batch_size
         self.flush_interval = flush_interval
+        self.linger = linger
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._queue: queue.Queue[Row] = queue.Queue(maxsize=capacity)
@@ -193,11 +195,17 @@ class RequestLog:
             self._replay()
 
     def _take(self) -> list[Row]:
-        """Up to `batch_size` rows: waits `flush_interval` for the first, then takes what is there."""
+        """Up to `batch_size` rows: waits `flush_interval` for the first, `linger` for more to come.
+
+        While the writer lingers nobody waits on the queue, so a request's put wakes no thread;
+        the rows of many requests then go in one COPY. Stopping ends the lingering.
+        """
         try:
             first = self._queue.get(timeout=self.flush_interval)
         except queue.Empty:
             return []
+        if self._queue.qsize() < self.batch_size - 1:
+            self._stopping.wait(self.linger)
         return [first, *self._drain(self.batch_size - 1)]
 
     def _drain(self, limit: int | None) -> list[Row]:
