@@ -6,10 +6,16 @@ A private warehouse (6 generated stores, the features mart, a trained champion) 
 variant, `salesmon serve`'s application in a process of its own on 127.0.0.1:
 - `batched`: the service as shipped: a bounded queue and a background writer (COPY in batches);
 - `inline`: the compared variant: each request inserts its log rows itself before it answers.
-Two loads of single-item requests, the same for both variants (round-robin over the forecast days):
+Both answer from the same model path (the champion's prediction tables, on the event loop); the
+inline variant's insert and commit run in a worker thread on that thread's own connection, as a
+FastAPI application does blocking database work. Two loads of single-item requests, the same for
+both variants (round-robin over the forecast days):
 - paced: `--requests` requests at `--rate` per second (open loop; latency counted from when each
   request was due, so a slow answer delays no later one's clock);
 - saturated: `--requests` requests with `--concurrency` in flight: the throughput.
+The load generator runs in this process on the same two cores as the service and PostgreSQL, so it
+is kept light: plain asyncio (uvloop) over keep-alive HTTP/1.1 connections, request bodies encoded
+in advance, answers read by their Content-Length (`Connection`).
 The variants run interleaved, `--rounds` times each, and the best run of each counts. Prints
 requests/s and p50/p95/p99 latency per variant and load, then the goals: p99 under 25 ms at
 100 requests/s, and a batched throughput at least 3 times the inline one. Every logged row is
@@ -20,20 +26,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Coroutine
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
+import uvloop
 
 from bench._common import free_port, private_warehouse
 
 P99_GOAL_MS = 25.0
 THROUGHPUT_GOAL = 3.0
+KEEP_ALIVE = 2.0  # seconds a client connection may stay idle and still be used
 
 
 def serve(mode: str, port: int, spill: str) -> None:
@@ -44,7 +56,7 @@ def serve(mode: str, port: int, spill: str) -> None:
     from warehouse.db import conninfo
 
     config = ServiceConfig(conninfo=conninfo(), spill_dir=Path(spill), log_mode=mode)
-    uvicorn.run(create_app(config), host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(create_app(config), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 def prepare(work: Path, stores: int) -> list[dict]:
@@ -72,47 +84,107 @@ def prepare(work: Path, stores: int) -> list[dict]:
     ]
 
 
-async def _timed(client: httpx.AsyncClient, item: dict, since: float) -> float:
-    """Milliseconds from `since` to the answer; NaN for a request that failed or timed out."""
+class Connection:
+    """One keep-alive HTTP/1.1 connection that posts prepared JSON bodies to /predict.
+
+    The load generator shares the machine's two cores with the service and the database, so it is
+    kept light: raw requests written on an asyncio stream (uvloop), the response read by its
+    Content-Length; no HTTP client library's per-request machinery.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.last_used = time.perf_counter()
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def post(self, body: bytes) -> int:
+        """The answer's HTTP status (its body is read and dropped)."""
+        self.writer.write(
+            b"POST /predict HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        await self.reader.readexactly(length)
+        self.last_used = time.perf_counter()
+        return int(head[9:12])
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def _timed(connection: Connection, body: bytes, since: float) -> float:
+    """Milliseconds from `since` to the answer; NaN for a request that failed."""
     try:
-        answer = await client.post("/predict", json=item)
-    except httpx.HTTPError:
+        status = await connection.post(body)
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
         return float("nan")
-    return (time.perf_counter() - since) * 1000 if answer.status_code == 200 else float("nan")
+    return (time.perf_counter() - since) * 1000 if status == 200 else float("nan")
 
 
-async def paced(url: str, items: list[dict], count: int, rate: float) -> tuple[float, np.ndarray]:
-    """`count` requests, one due every 1/rate s; latencies (ms) from each request's due time."""
+async def paced(port: int, bodies: list[bytes], count: int, rate: float) -> tuple[float, np.ndarray]:
+    """`count` requests, one due every 1/rate s; latencies (ms) from each request's due time.
+
+    Open loop: a request goes out when it is due on an idle keep-alive connection (a new one when
+    none is idle), so a slow answer delays no later request's clock. Connections idle for longer
+    than `KEEP_ALIVE` seconds are closed first (uvicorn closes them after 5 s).
+    """
     latencies = np.zeros(count)
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
-        started = time.perf_counter()
+    idle: list[Connection] = [await Connection.open(port) for _ in range(8)]
+    opened = list(idle)
+    started = time.perf_counter()
 
-        async def one(index: int) -> None:
-            due = started + index / rate
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            latencies[index] = await _timed(client, items[index % len(items)], due)
+    async def one(index: int) -> None:
+        due = started + index / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        while idle and time.perf_counter() - idle[0].last_used > KEEP_ALIVE:
+            idle.pop(0).close()
+        if idle:
+            connection = idle.pop()
+        else:
+            connection = await Connection.open(port)
+            opened.append(connection)
+        latencies[index] = await _timed(connection, bodies[index % len(bodies)], due)
+        if np.isfinite(latencies[index]):
+            idle.append(connection)
 
-        await asyncio.gather(*(one(index) for index in range(count)))
-        return count / (time.perf_counter() - started), latencies
+    await asyncio.gather(*(one(index) for index in range(count)))
+    elapsed = time.perf_counter() - started
+    for connection in opened:
+        connection.close()
+    return count / elapsed, latencies
 
 
-async def saturated(url: str, items: list[dict], count: int, concurrency: int) -> tuple[float, np.ndarray]:
-    """`count` requests with `concurrency` in flight; throughput and latencies (ms)."""
+async def saturated(port: int, bodies: list[bytes], count: int, concurrency: int) -> tuple[float, np.ndarray]:
+    """`count` requests with `concurrency` in flight (one keep-alive connection each)."""
     latencies = np.zeros(count)
     cursor = iter(range(count))
-    limits = httpx.Limits(
-        max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2
-    )
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
-        started = time.perf_counter()
+    connections = [await Connection.open(port) for _ in range(concurrency)]
+    started = time.perf_counter()
 
-        async def worker() -> None:
-            for index in cursor:
-                latencies[index] = await _timed(client, items[index % len(items)], time.perf_counter())
+    async def worker(connection: Connection) -> None:
+        for index in cursor:
+            latencies[index] = await _timed(connection, bodies[index % len(bodies)], time.perf_counter())
+            if not np.isfinite(latencies[index]):
+                connection.close()
+                connection = await Connection.open(port)
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return count / (time.perf_counter() - started), latencies
+    await asyncio.gather(*(worker(connection) for connection in connections))
+    elapsed = time.perf_counter() - started
+    for connection in connections:
+        connection.close()
+    return count / elapsed, latencies
+
+
+def _run(load: Coroutine[Any, Any, tuple[float, np.ndarray]]) -> tuple[float, np.ndarray]:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(load)
 
 
 def run_variant(mode: str, work: Path, items: list[dict], args: argparse.Namespace) -> dict[str, tuple]:
@@ -143,11 +215,13 @@ def run_variant(mode: str, work: Path, items: list[dict], args: argparse.Namespa
             if child.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the {mode} service did not start")
             time.sleep(0.3)
-        warm_up = asyncio.run(saturated(url, items, 200, 8))  # caches, connections
+        bodies = [json.dumps(item).encode() for item in items]
+        # at the loads' concurrency: the inline variant's worker threads open their connections here
+        warm_up = _run(saturated(port, bodies, 20 * args.concurrency, args.concurrency))
         results = {
             "warm-up": warm_up,
-            "paced": asyncio.run(paced(url, items, args.requests, args.rate)),
-            "saturated": asyncio.run(saturated(url, items, args.requests, args.concurrency)),
+            "paced": _run(paced(port, bodies, args.requests, args.rate)),
+            "saturated": _run(saturated(port, bodies, args.requests, args.concurrency)),
         }
     finally:
         child.terminate()
@@ -191,6 +265,10 @@ def main() -> None:
             f"set-up: {args.stores} stores, a trained champion, {len(items)} items to ask for"
             f" ({time.perf_counter() - started:.0f} s)"
         )
+        # The set-up (generation, dbt, training) ran in this process: keep its objects out of the
+        # garbage collector's sight, or a full collection would stall the client's clock.
+        gc.collect()
+        gc.freeze()
         # interleaved, best of `--rounds` each: a load the machine had for a while hurts both alike
         rounds = [
             {mode: run_variant(mode, work, items, args) for mode in ("batched", "inline")}

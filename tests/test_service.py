@@ -24,6 +24,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
+import numpy as np
 import psycopg
 import pytest
 
@@ -365,6 +366,35 @@ def test_a_new_champion_is_served_without_a_restart(warehouse: Warehouse) -> Non
     finally:
         _set_champion(warehouse, before)
         server.stop()
+
+
+def test_prediction_tables_answer_what_the_pipeline_answers(warehouse: Warehouse) -> None:
+    """The service's tables give the full pipeline's prediction for every row and promotion count."""
+    from models_ml.features import read_features
+    from models_ml.registry import load_model
+    from models_ml.service.state import LoadedModel
+    from models_ml.service.tables import TreeTables
+
+    with psycopg.connect(warehouse.conninfo) as conn:
+        days = [read_features(conn, day, day) for day in (END - timedelta(days=1), END + timedelta(days=1))]
+        days.append(read_features(conn, END + timedelta(days=5), END + timedelta(days=5)))
+        champion = LoadedModel(*load_model(conn=conn))
+        other = conn.execute("select model_version from ml.model_registry where not is_champion").fetchone()
+        linear = load_model(other[0], conn=conn)
+    compiled = TreeTables.build(champion.version, champion.pipeline, champion.features, days[0])
+    assert compiled is not None and len(compiled.thresholds) > 0
+    # chunks of two days and one: the rows of several days are evaluated together
+    tables = compiled.tables(days, chunk_rows=len(days[0]) + len(days[1]))
+    bounds = compiled.thresholds
+    assert [table.values.shape for table in tables] == [(len(day), len(bounds) + 1) for day in days]
+    promotions = sorted({0.0, 1.0, 2.0, 1e6, *bounds, *(bounds + 0.5), *(bounds + 1.0)})
+    for frame, table in zip(days, tables, strict=True):
+        for promotion in promotions:
+            expected = champion.predict(frame.assign(onpromotion=promotion))
+            answered = [table.lookup(position, promotion) for position in range(len(frame))]
+            np.testing.assert_allclose(answered, expected, rtol=1e-12, atol=0)
+    # the linear candidate has no tables: the service predicts it through its pipeline
+    assert linear[0].endswith("-linear") and TreeTables.build(*linear, days[0]) is None
 
 
 def _set_champion(warehouse: Warehouse, version: str) -> None:

@@ -62,6 +62,11 @@ _INSERT = sql.SQL(
     " on conflict (request_id, item_index) do nothing"
 ).format(columns=sql.SQL(", ").join(sql.Identifier(name) for name in LOG_COLUMNS))
 
+_INLINE_INSERT = sql.SQL("insert into ml.prediction_log ({}) values ({})").format(
+    sql.SQL(", ").join(sql.Identifier(name) for name in LOG_COLUMNS),
+    sql.SQL(", ").join(sql.Placeholder() * len(LOG_COLUMNS)),
+)
+
 
 def write_rows(conn: psycopg.Connection, rows: Iterable[Row]) -> int:
     """Write log rows in one transaction; rows already in the log are left as they are."""
@@ -98,6 +103,7 @@ class RequestLog:
         capacity: int = 20_000,
         batch_size: int = 1_000,
         flush_interval: float = 0.1,
+        linger: float = 0.05,
         retry_initial: float = 0.5,
         retry_max: float = 10.0,
     ) -> None:
@@ -105,6 +111,7 @@ class RequestLog:
         self.spill_dir = Path(spill_dir)
         self.batch_size = batch_size
         self.flush_interval = flush_interval
+        self.linger = linger
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._queue: queue.Queue[Row] = queue.Queue(maxsize=capacity)
@@ -188,11 +195,17 @@ class RequestLog:
             self._replay()
 
     def _take(self) -> list[Row]:
-        """Up to `batch_size` rows: waits `flush_interval` for the first, then takes what is there."""
+        """Up to `batch_size` rows: waits `flush_interval` for the first, `linger` for more to come.
+
+        While the writer lingers nobody waits on the queue, so a request's put wakes no thread;
+        the rows of many requests then go in one COPY. Stopping ends the lingering.
+        """
         try:
             first = self._queue.get(timeout=self.flush_interval)
         except queue.Empty:
             return []
+        if self._queue.qsize() < self.batch_size - 1:
+            self._stopping.wait(self.linger)
         return [first, *self._drain(self.batch_size - 1)]
 
     def _drain(self, limit: int | None) -> list[Row]:
@@ -308,16 +321,13 @@ class InlineRequestLog:
         self.queue_depth = 0
 
     def submit(self, rows: Iterable[Row]) -> None:
+        """Insert the rows and commit, on this thread's own connection."""
         rows = list(rows)
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
-        placeholders = sql.SQL(", ").join(sql.Placeholder() * len(LOG_COLUMNS))
-        statement = sql.SQL("insert into ml.prediction_log ({}) values ({})").format(
-            sql.SQL(", ").join(sql.Identifier(name) for name in LOG_COLUMNS), placeholders
-        )
         with conn.transaction(), conn.cursor() as cursor:
-            cursor.executemany(statement, rows)
+            cursor.executemany(_INLINE_INSERT, rows)
         with self._lock:
             self._counters.submitted += len(rows)
             self._counters.written += len(rows)

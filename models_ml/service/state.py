@@ -20,8 +20,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,8 @@ from threadpoolctl import threadpool_limits
 
 from models_ml.features import FEATURES_SCHEMA, FEATURES_TABLE, read_features, table_exists
 from models_ml.registry import load_model
+from models_ml.service.request_log import FEATURE_COLUMNS
+from models_ml.service.tables import PROMOTION, PredictionTable
 
 Connect = Callable[[], psycopg.Connection]
 log = logging.getLogger("salesmon.service")
@@ -54,9 +57,16 @@ class LoadedModel:
 class ModelHolder:
     """The champion model, swapped for a new champion without a restart."""
 
-    def __init__(self, connect: Connect, *, check_every: float = 5.0) -> None:
+    def __init__(
+        self,
+        connect: Connect,
+        *,
+        check_every: float = 5.0,
+        prepare: Callable[[LoadedModel], None] | None = None,
+    ) -> None:
         self._connect = connect
         self.check_every = check_every
+        self._prepare = prepare  # runs before a model is swapped in (the service builds its tables)
         self.current: LoadedModel | None = None
         self.last_error: str | None = None
 
@@ -71,7 +81,10 @@ class ModelHolder:
                 if self.current is None or self.current.version != row[0]:
                     version, pipeline, features = load_model(row[0], conn=conn)
                     previous = self.current.version if self.current else None
-                    self.current = LoadedModel(version, pipeline, features)
+                    loaded = LoadedModel(version, pipeline, features)
+                    if self._prepare is not None:
+                        self._prepare(loaded)
+                    self.current = loaded
                     log.info("champion %s loaded (was %s)", version, previous)
         except (psycopg.Error, OSError) as exc:
             self.last_error = f"cannot read the model registry: {exc.__class__.__name__}"
@@ -82,10 +95,16 @@ class ModelHolder:
 
 @dataclass(frozen=True)
 class DayRows:
-    """One day of feature rows and where each (store_nbr, family) is among them."""
+    """One day of feature rows and where each (store_nbr, family) is among them.
+
+    `logged` holds each row's features as the request log stores them (all but onpromotion, which
+    the request gives); `tables` the prediction tables built for it, by model version.
+    """
 
     frame: pd.DataFrame
     positions: dict[tuple[int, str], int]
+    logged: list[list[Any]]
+    tables: dict[str, PredictionTable] = field(default_factory=dict)
 
 
 class BatchingPredictor:
@@ -186,14 +205,28 @@ class FeatureCache:
             self._keep(pd.Timestamp(day).date(), rows, loaded)
         return len(frame)
 
-    def day(self, day: date) -> DayRows | None:
-        """The day's rows (None when the mart has none), from memory or, when absent or old, the mart."""
+    def held(self, day: date) -> DayRows | None:
+        """The day's rows if they are in memory and fresh; None otherwise (never reads the mart)."""
         with self._lock:
             held = self._days.get(day)
             if held is not None:
                 self._days.move_to_end(day)
         if held is not None and time.monotonic() - held[0] < self.time_to_live:
             return held[1]
+        return None
+
+    def held_days(self) -> list[DayRows]:
+        """Every day in memory, fresh or not."""
+        with self._lock:
+            return [rows for _, rows in self._days.values()]
+
+    def day(self, day: date) -> DayRows | None:
+        """The day's rows (None when the mart has none), from memory or, when absent or old, the mart."""
+        fresh = self.held(day)
+        if fresh is not None:
+            return fresh
+        with self._lock:
+            held = self._days.get(day)
         try:
             with self._connect() as conn:
                 frame = read_features(conn, day, day)
@@ -210,7 +243,7 @@ class FeatureCache:
     def _keep(self, day: date, rows: pd.DataFrame, loaded: float) -> DayRows:
         rows = rows.reset_index(drop=True)
         keys = zip(rows["store_nbr"].astype(int), rows["family"].astype(str), strict=True)
-        held = DayRows(rows, {key: position for position, key in enumerate(keys)})
+        held = DayRows(rows, {key: position for position, key in enumerate(keys)}, logged_features(rows))
         with self._lock:
             self._days[day] = (loaded, held)
             self._days.move_to_end(day)
@@ -223,3 +256,34 @@ class FeatureCache:
             if self.last_day is None or day > self.last_day:
                 self.last_day = day
         return held
+
+
+_INTEGER_FEATURES = {"onpromotion", "cluster", "day_of_week", "day_of_month", "month"}
+_BOOLEAN_FEATURES = {
+    "is_payday",
+    "is_national_holiday",
+    "is_regional_holiday",
+    "is_local_holiday",
+    "is_work_day",
+}
+assert FEATURE_COLUMNS[0] == PROMOTION  # the one logged feature a request gives
+
+
+def logged_features(rows: pd.DataFrame) -> list[list[Any]]:
+    """Each row's features after onpromotion, as JSON-ready values for the request log."""
+    names = FEATURE_COLUMNS[1:]
+    values = rows[list(names)].to_numpy(dtype=object)
+    return [[feature_value(name, value) for name, value in zip(names, row, strict=True)] for row in values]
+
+
+def feature_value(name: str, value: Any) -> Any:
+    """A feature as the request log stores it: None for missing, bool, int, text or float."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if name in _BOOLEAN_FEATURES:
+        return bool(value)
+    if name in _INTEGER_FEATURES:
+        return int(value)
+    if isinstance(value, str):
+        return value
+    return float(value)

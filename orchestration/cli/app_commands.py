@@ -43,7 +43,14 @@ def serve(
         preload_days=preload_days,
     )
     echo(f"prediction service on http://{host}:{port} (docs at /docs); Ctrl-C to stop")
-    uvicorn.run(create_app(config), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+    uvicorn.run(
+        create_app(config),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
 
 
 @app.command("report")
