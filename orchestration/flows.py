@@ -36,15 +36,14 @@ from monitoring.online import SOURCES
 from monitoring.planning import DayResult, Plan, RunSummary, chunks
 from monitoring.storage import RunKey
 from orchestration.runners import TASK_RUNNERS, make_task_runner
-from warehouse.dbt import METRICS_MART, PYTHON_STAGING
+from warehouse.dbt import FLOW_EXCLUDE, METRICS_MART, PYTHON_STAGING
 
 # After monitoring: the thresholds seed, the staging views over ml.* and monitoring.*, the metrics
 # mart, and the ml marts (predictions vs actuals, model versions), which the scoring and training
 # before it changed.
 MONITORING_SELECTION = ["monitoring_thresholds", *PYTHON_STAGING, "path:models/marts/ml", *METRICS_MART]
-# dbt's unit tests check the SQL against fixed inputs, not the data: they run in `make test` (and
-# `salesmon dbt build`), not in every production build (as dbt's documentation recommends).
-NO_UNIT_TESTS = ["--exclude", "test_type:unit"]
+# unit tests and the full_scan tests run in full builds, not in every production build (warehouse/dbt.py)
+NO_UNIT_TESTS = FLOW_EXCLUDE
 COVERAGE_STATUSES = ("computed", "failed", "running", "not_monitored")
 
 

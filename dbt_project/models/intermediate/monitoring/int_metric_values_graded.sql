@@ -1,8 +1,16 @@
+-- depends_on: {{ ref('stg_monitoring__runs') }}
+
 {{
     config(
-        materialized='table',
-        schema='intermediate',
-        post_hook='analyze {{ this }}',
+        materialized='incremental',
+        unique_key=['slice_date', 'model_version', 'source'],
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        post_hook=[
+            'create index if not exists int_metric_values_graded_day_run'
+            ' on {{ this }} (slice_date, model_version, source, run_id)',
+            'analyze {{ this }}',
+        ],
     )
 }}
 
@@ -20,16 +28,128 @@
     "more than k spreads from the centre". Severity is critical beyond the critical sensitivity. A
     metric the seed asks to persist 2 days alerts only on the second day in a row.
     fct_alerts keeps the rows with a severity; the other marts read the verdicts.
+
+    Incremental, by monitored day (model version, source, day): a build grades again only the days
+    whose stored values changed since it last graded them - the day's latest successful run in
+    monitoring.runs is not the run_id graded here, or the version's bounds (fct_metric_bounds, the
+    seed's settings included) are not the ones graded with (bounds_hash) - and the day after each
+    (persistence reads the day before); a changed day's previous day is read, not rebuilt. A
+    `--full-refresh` gives the same rows (tests/test_incremental_marts.py). Rows of a day deleted
+    from monitoring.metric_values stay until a `--full-refresh`, as with any dbt incremental model. A
+    table built before this model was incremental (without bounds_hash) gets the new columns and
+    every day graded again, once.
 -#}
+{%- set incremental = is_incremental() -%}
+{%- if incremental and execute -%}
+    {%- set existing = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    {%- set incremental = 'bounds_hash' in existing and 'run_id' in existing -%}
+{%- endif %}
 
 with
 
-metric_values as (
-    select * from {{ ref('stg_monitoring__metric_values') }}
-),
-
 bounds as (
     select * from {{ ref('fct_metric_bounds') }}
+),
+
+-- what the version's bounds are, as one fingerprint (a recalibration or a seed change regrades)
+bounds_hashes as (
+    select
+        bounds.model_version,
+        md5(
+            string_agg(
+                cast(bounds as text), '|'
+                order by bounds.metric_name, bounds.column_name, bounds.segment_type, bounds.segment_value,
+                bounds.weekday
+            )
+        ) as bounds_hash
+    from bounds
+    group by bounds.model_version
+),
+{% if incremental %}
+
+runs as (
+    select * from {{ ref('stg_monitoring__runs') }}
+),
+
+-- the run whose values each monitored day holds: its latest successful one
+latest_runs as (
+    select
+        slice_date,
+        model_version,
+        source,
+        run_id,
+        row_number() over (
+            partition by slice_date, model_version, source
+            order by finished_at desc, run_id asc
+        ) as run_rank
+    from runs
+    where status = 'success'
+),
+
+-- the days not graded from that run with the current bounds
+changed_days as (
+    select
+        latest_runs.slice_date,
+        latest_runs.model_version,
+        latest_runs.source
+    from latest_runs
+    left join bounds_hashes
+        on latest_runs.model_version = bounds_hashes.model_version
+    where
+        latest_runs.run_rank = 1
+        and not exists (
+            select 1
+            from {{ this }} as graded
+            where
+                graded.slice_date = latest_runs.slice_date
+                and graded.model_version = latest_runs.model_version
+                and graded.source = latest_runs.source
+                and graded.run_id = latest_runs.run_id
+                and graded.bounds_hash is not distinct from bounds_hashes.bounds_hash
+        )
+),
+
+-- rebuilt: the changed days and the day after each (its persistence reads the changed day)
+rebuilt_days as (
+    select
+        slice_date,
+        model_version,
+        source
+    from changed_days
+    union
+    select
+        slice_date + 1 as slice_date,
+        model_version,
+        source
+    from changed_days
+),
+
+-- read: the rebuilt days and the day before each changed day (for its persistence)
+read_days as (
+    select
+        slice_date,
+        model_version,
+        source
+    from rebuilt_days
+    union
+    select
+        slice_date - 1 as slice_date,
+        model_version,
+        source
+    from changed_days
+),
+{% endif %}
+
+metric_values as (
+    select stg_metric_values.*
+    from {{ ref('stg_monitoring__metric_values') }} as stg_metric_values
+    {%- if incremental %}
+        inner join read_days
+            on
+                stg_metric_values.slice_date = read_days.slice_date
+                and stg_metric_values.model_version = read_days.model_version
+                and stg_metric_values.source = read_days.source
+    {%- endif %}
 ),
 
 -- how much of the day's sales each segment carries (the seed's minimum for segment alerts)
@@ -57,6 +177,7 @@ engine_values as (
         metric_values.segment_type,
         metric_values.segment_value,
         metric_values.computed_at,
+        metric_values.run_id,
         segment_shares.sales_share,
         metric_values.metric_value,
         cast(extract(isodow from metric_values.slice_date) as integer) as slice_weekday
@@ -238,6 +359,7 @@ final as (
         cast(tests_count as integer) as tests_count,
         severity,
         computed_at,
+        run_id,
         case when comparison = '<' then threshold - metric_value else metric_value - threshold end
             as distance_outside,
         case
@@ -261,4 +383,19 @@ final as (
     from graded
 )
 
-select * from final
+select
+    final.*,
+    bounds_hashes.bounds_hash
+from final
+left join bounds_hashes
+    on final.model_version = bounds_hashes.model_version
+{%- if incremental %}
+    where exists (
+        select 1
+        from rebuilt_days
+        where
+            rebuilt_days.slice_date = final.slice_date
+            and rebuilt_days.model_version = final.model_version
+            and rebuilt_days.source = final.source
+    )
+{%- endif %}
