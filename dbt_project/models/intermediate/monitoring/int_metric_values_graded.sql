@@ -58,8 +58,9 @@ bounds_hashes as (
         md5(
             string_agg(
                 cast(bounds as text), '|'
-                order by bounds.metric_name, bounds.column_name, bounds.segment_type, bounds.segment_value,
-                bounds.weekday
+                order by
+                    bounds.metric_name, bounds.column_name, bounds.segment_type, bounds.segment_value,
+                    bounds.weekday
             )
         ) as bounds_hash
     from bounds
@@ -67,88 +68,89 @@ bounds_hashes as (
 ),
 {% if incremental %}
 
-runs as (
-    select * from {{ ref('stg_monitoring__runs') }}
-),
+    runs as (
+        select * from {{ ref('stg_monitoring__runs') }}
+    ),
 
--- the run whose values each monitored day holds: its latest successful one
-latest_runs as (
-    select
-        slice_date,
-        model_version,
-        source,
-        run_id,
-        row_number() over (
-            partition by slice_date, model_version, source
-            order by finished_at desc, run_id asc
-        ) as run_rank
-    from runs
-    where status = 'success'
-),
+    -- the run whose values each monitored day holds: its latest successful one
+    latest_runs as (
+        select
+            slice_date,
+            model_version,
+            source,
+            run_id,
+            row_number() over (
+                partition by slice_date, model_version, source
+                order by finished_at desc, run_id asc
+            ) as run_rank
+        from runs
+        where status = 'success'
+    ),
 
--- the days not graded from that run with the current bounds
-changed_days as (
-    select
-        latest_runs.slice_date,
-        latest_runs.model_version,
-        latest_runs.source
-    from latest_runs
-    left join bounds_hashes
-        on latest_runs.model_version = bounds_hashes.model_version
-    where
-        latest_runs.run_rank = 1
-        and not exists (
-            select 1
-            from {{ this }} as graded
-            where
-                graded.slice_date = latest_runs.slice_date
-                and graded.model_version = latest_runs.model_version
-                and graded.source = latest_runs.source
-                and graded.run_id = latest_runs.run_id
-                and graded.bounds_hash is not distinct from bounds_hashes.bounds_hash
-        )
-),
+    -- the days not graded from that run with the current bounds
+    changed_days as (
+        select
+            latest_runs.slice_date,
+            latest_runs.model_version,
+            latest_runs.source
+        from latest_runs
+        left join bounds_hashes
+            on latest_runs.model_version = bounds_hashes.model_version
+        where
+            latest_runs.run_rank = 1
+            and not exists (
+                select 1 as found
+                from {{ this }} as graded
+                where
+                    graded.slice_date = latest_runs.slice_date
+                    and graded.model_version = latest_runs.model_version
+                    and graded.source = latest_runs.source
+                    and graded.run_id = latest_runs.run_id
+                    and graded.bounds_hash is not distinct from bounds_hashes.bounds_hash
+            )
+    ),
 
--- rebuilt: the changed days and the day after each (its persistence reads the changed day)
-rebuilt_days as (
-    select
-        slice_date,
-        model_version,
-        source
-    from changed_days
-    union
-    select
-        slice_date + 1 as slice_date,
-        model_version,
-        source
-    from changed_days
-),
+    -- rebuilt: the changed days and the day after each (its persistence reads the changed day)
+    rebuilt_days as (
+        select
+            slice_date,
+            model_version,
+            source
+        from changed_days
+        union
+        select
+            slice_date + 1 as slice_date,
+            model_version,
+            source
+        from changed_days
+    ),
 
--- read: the rebuilt days and the day before each changed day (for its persistence)
-read_days as (
-    select
-        slice_date,
-        model_version,
-        source
-    from rebuilt_days
-    union
-    select
-        slice_date - 1 as slice_date,
-        model_version,
-        source
-    from changed_days
-),
+    -- read: the rebuilt days and the day before each changed day (for its persistence)
+    read_days as (
+        select
+            slice_date,
+            model_version,
+            source
+        from rebuilt_days
+        union
+        select
+            slice_date - 1 as slice_date,
+            model_version,
+            source
+        from changed_days
+    ),
 {% endif %}
 
 metric_values as (
-    select stg_metric_values.*
-    from {{ ref('stg_monitoring__metric_values') }} as stg_metric_values
+    select * from {{ ref('stg_monitoring__metric_values') }}
     {%- if incremental %}
-        inner join read_days
-            on
-                stg_metric_values.slice_date = read_days.slice_date
-                and stg_metric_values.model_version = read_days.model_version
-                and stg_metric_values.source = read_days.source
+        where (slice_date, model_version, source) in (
+            select
+                read_days.slice_date,
+                read_days.model_version,
+                read_days.source
+            from read_days
+        )
     {%- endif %}
 ),
 
@@ -391,7 +393,7 @@ left join bounds_hashes
     on final.model_version = bounds_hashes.model_version
 {%- if incremental %}
     where exists (
-        select 1
+        select 1 as found
         from rebuilt_days
         where
             rebuilt_days.slice_date = final.slice_date

@@ -69,6 +69,7 @@ days_to_build as materialized (
             where
                 built.model_version = prediction_days.model_version
                 and built.sales_date = prediction_days.sales_date
+            order by built.store_nbr, built.family
             limit 1
         ) as built on true
         where
@@ -104,13 +105,13 @@ predictions_with_actuals as (
         predictions.prediction,
         sales.sales as actual_sales,
         predictions.scored_at,
+        days_to_build.predictions_fingerprint,
+        days_to_build.sales_fingerprint,
         sales.sales is not null as has_actual,
         predictions.prediction - sales.sales as error,
         abs(predictions.prediction - sales.sales) as abs_error,
         power(ln(1 + greatest(predictions.prediction, 0)) - ln(1 + sales.sales), 2)
-            as squared_log_error,
-        days_to_build.predictions_fingerprint,
-        days_to_build.sales_fingerprint
+            as squared_log_error
     from predictions
     inner join days_to_build
         on
