@@ -11,6 +11,7 @@ import click
 import typer
 
 from orchestration.cli_errors import SalesmonGroup, quiet_prefect_tracebacks
+from orchestration.cli_server import server_app
 
 app = typer.Typer(
     cls=SalesmonGroup,
@@ -24,6 +25,7 @@ db_app = typer.Typer(
 data_app = typer.Typer(no_args_is_help=True, help="Data sets in the Kaggle Store Sales format.")
 app.add_typer(db_app, name="db")
 app.add_typer(data_app, name="data")
+app.add_typer(server_app, name="server")
 
 
 def _fail(message: str) -> None:
