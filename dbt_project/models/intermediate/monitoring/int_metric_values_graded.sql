@@ -1,5 +1,4 @@
 -- depends_on: {{ ref('stg_monitoring__runs') }}
-
 {{
     config(
         materialized='incremental',
@@ -40,117 +39,39 @@
     every day graded again, once.
 -#}
 {%- set incremental = is_incremental() -%}
+{%- set rebuilt = [] -%}
 {%- if incremental and execute -%}
     {%- set existing = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
     {%- set incremental = 'bounds_hash' in existing and 'run_id' in existing -%}
-{%- endif %}
+    {%- if incremental -%}
+        {%- set rebuilt = graded_days_to_rebuild(
+            this, ref('stg_monitoring__runs'), ref('fct_metric_bounds')
+        ) -%}
+    {%- endif -%}
+{%- endif -%}
+{#- read: from the day before the first rebuilt day (persistence) to the last -#}
+{%- set read_from = (
+    modules.datetime.date.fromisoformat(rebuilt[0][0]) - modules.datetime.timedelta(days=1)
+) if rebuilt else none -%}
+{%- set read_to = rebuilt | map(attribute=0) | max if rebuilt else none %}
 
 with
+
+-- computed once (materialized): a join estimated at one row would recompute it per graded row
+bounds_hashes as materialized (
+    {{ bounds_fingerprints(ref('fct_metric_bounds')) }}
+),
 
 bounds as (
     select * from {{ ref('fct_metric_bounds') }}
 ),
 
--- what the version's bounds are, as one fingerprint (a recalibration or a seed change regrades)
-bounds_hashes as (
-    select
-        bounds.model_version,
-        md5(
-            string_agg(
-                cast(bounds as text), '|'
-                order by
-                    bounds.metric_name, bounds.column_name, bounds.segment_type, bounds.segment_value,
-                    bounds.weekday
-            )
-        ) as bounds_hash
-    from bounds
-    group by bounds.model_version
-),
-{% if incremental %}
-
-    runs as (
-        select * from {{ ref('stg_monitoring__runs') }}
-    ),
-
-    -- the run whose values each monitored day holds: its latest successful one
-    latest_runs as (
-        select
-            slice_date,
-            model_version,
-            source,
-            run_id,
-            row_number() over (
-                partition by slice_date, model_version, source
-                order by finished_at desc, run_id asc
-            ) as run_rank
-        from runs
-        where status = 'success'
-    ),
-
-    -- the days not graded from that run with the current bounds
-    changed_days as (
-        select
-            latest_runs.slice_date,
-            latest_runs.model_version,
-            latest_runs.source
-        from latest_runs
-        left join bounds_hashes
-            on latest_runs.model_version = bounds_hashes.model_version
-        where
-            latest_runs.run_rank = 1
-            and not exists (
-                select 1 as found
-                from {{ this }} as graded
-                where
-                    graded.slice_date = latest_runs.slice_date
-                    and graded.model_version = latest_runs.model_version
-                    and graded.source = latest_runs.source
-                    and graded.run_id = latest_runs.run_id
-                    and graded.bounds_hash is not distinct from bounds_hashes.bounds_hash
-            )
-    ),
-
-    -- rebuilt: the changed days and the day after each (its persistence reads the changed day)
-    rebuilt_days as (
-        select
-            slice_date,
-            model_version,
-            source
-        from changed_days
-        union
-        select
-            slice_date + 1 as slice_date,
-            model_version,
-            source
-        from changed_days
-    ),
-
-    -- read: the rebuilt days and the day before each changed day (for its persistence)
-    read_days as (
-        select
-            slice_date,
-            model_version,
-            source
-        from rebuilt_days
-        union
-        select
-            slice_date - 1 as slice_date,
-            model_version,
-            source
-        from changed_days
-    ),
-{% endif %}
-
 metric_values as (
     select * from {{ ref('stg_monitoring__metric_values') }}
-    {%- if incremental %}
-        where (slice_date, model_version, source) in (
-            select
-                read_days.slice_date,
-                read_days.model_version,
-                read_days.source
-            from read_days
-        )
+    {%- if incremental and rebuilt %}
+        where slice_date between cast('{{ read_from }}' as date) and cast('{{ read_to }}' as date)
+    {%- elif incremental %}
+        where false
     {%- endif %}
 ),
 
@@ -391,13 +312,16 @@ select
 from final
 left join bounds_hashes
     on final.model_version = bounds_hashes.model_version
-{%- if incremental %}
-    where exists (
-        select 1 as found
-        from rebuilt_days
-        where
-            rebuilt_days.slice_date = final.slice_date
-            and rebuilt_days.model_version = final.model_version
-            and rebuilt_days.source = final.source
-    )
+{%- if incremental and rebuilt %}
+    inner join (
+        values
+        {%- for day in rebuilt %}
+            (cast('{{ day[0] }}' as date), '{{ day[1] | replace("'", "''") }}', '{{ day[2] }}')
+            {{- "," if not loop.last }}
+        {%- endfor %}
+    ) as rebuilt_days (slice_date, model_version, source)
+        on
+            final.slice_date = rebuilt_days.slice_date
+            and final.model_version = rebuilt_days.model_version
+            and final.source = rebuilt_days.source
 {%- endif %}
