@@ -35,7 +35,7 @@ from monitoring.day import DayOptions, compute_days, evidently_version
 from monitoring.online import SOURCES
 from monitoring.planning import DayResult, Plan, RunSummary, chunks
 from monitoring.storage import RunKey
-from orchestration.runners import TASK_RUNNERS, make_task_runner
+from orchestration.runners import TASK_RUNNERS, compute_in_process, make_task_runner
 from warehouse.dbt import FLOW_EXCLUDE, METRICS_MART, PYTHON_STAGING
 
 # After monitoring: the thresholds seed, the staging views over ml.* and monitoring.*, the metrics
@@ -491,8 +491,10 @@ def monitor_range(
     options = day_options(html_dir, workspace, flow_run_id, source)
     tasks = len(chunks(plan.to_compute, workers, chunk_days)) + (len(WEEKDAYS) if calibrating else 0)
     clock = time.perf_counter()
-    if plan.to_compute and tasks == 1 and task_runner != "dask":
-        # one chunk and nothing to calibrate: computed here, no pool started for it
+    small = compute_in_process(len(plan.to_compute), workers, workspace=workspace, html=bool(html_dir))
+    in_process = tasks == 1 or (task_runner == "process" and not calibrating and small)
+    if plan.to_compute and in_process and task_runner != "dask":
+        # one chunk, or too few days to pay for the pool's start, and nothing to calibrate: computed here
         summary.results += monitor_chunk(**_chunk_parameters(plan, sorted(plan.to_compute), options))
     elif plan.to_compute:
         runner = make_task_runner(task_runner, min(workers, tasks), dask_address)
