@@ -74,3 +74,18 @@
     {%- endset -%}
     {{ return(run_query(query).rows | map('list') | list) }}
 {% endmacro %}
+
+{#- int_metric_values_graded's post-hook: remove the graded rows of days that no longer have a
+    successful run (their runs and values were deleted), which no incremental batch replaces. -#}
+{% macro delete_days_without_runs() %}
+    delete from {{ this }} as graded
+    where not exists (
+        select 1 as found
+        from {{ ref('stg_monitoring__runs') }} as runs
+        where
+            runs.status = 'success'
+            and runs.slice_date = graded.slice_date
+            and runs.model_version = graded.model_version
+            and runs.source = graded.source
+    )
+{% endmacro %}

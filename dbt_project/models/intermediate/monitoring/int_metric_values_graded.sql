@@ -8,6 +8,7 @@
         post_hook=[
             'create index if not exists int_metric_values_graded_day_run'
             ' on {{ this }} (slice_date, model_version, source, run_id)',
+            '{{ delete_days_without_runs() }}',
             'analyze {{ this }}',
         ],
     )
@@ -33,8 +34,8 @@
     monitoring.runs is not the run_id graded here, or the version's bounds (fct_metric_bounds, the
     seed's settings included) are not the ones graded with (bounds_hash) - and the day after each
     (persistence reads the day before); a changed day's previous day is read, not rebuilt. A
-    `--full-refresh` gives the same rows (tests/test_incremental_marts.py). Rows of a day deleted
-    from monitoring.metric_values stay until a `--full-refresh`, as with any dbt incremental model. A
+    `--full-refresh` gives the same rows (tests/test_incremental_marts.py). The days that no longer
+    have a successful run (deleted from monitoring.*) are deleted by the post-hook. A
     table built before this model was incremental (without bounds_hash) gets the new columns and
     every day graded again, once.
 -#}
