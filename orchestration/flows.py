@@ -6,7 +6,9 @@ days is monitored: it plans the range, cuts the days to compute into chunks (a w
 runs one `monitor-days-chunk` task per chunk on a Prefect task runner, so that Prefect's cost per
 task is paid once per chunk while each day is still stored, skipped and retried on its own:
 
-- "process" (default): Prefect's `ProcessPoolTaskRunner`, `workers` processes on this machine, each
+- "auto" (default): "process", or the flow's own process when the pool would not pay for its start
+  (orchestration.runners.compute_in_process);
+- "process": Prefect's `ProcessPoolTaskRunner`, `workers` processes on this machine, each
   importing Evidently once (the runner's initializer) and keeping its references between chunks;
 - "dask": prefect-dask's `DaskTaskRunner`, on a local cluster of `workers` processes or on the
   scheduler at `dask_address` (a cluster of machines: see the README);
@@ -405,7 +407,7 @@ def monitor_days(
     model_version: str | None = None,
     force: bool = False,
     workers: int = 2,
-    task_runner: str = "process",
+    task_runner: str = "auto",
     html_dir: str | None = None,
     workspace: bool = True,
     build_marts: bool = True,
@@ -441,7 +443,7 @@ def monitor_range(
     model_version: str | None = None,
     force: bool = False,
     workers: int = 2,
-    task_runner: str = "process",
+    task_runner: str = "auto",
     html_dir: str | None = None,
     workspace: bool = True,
     build_marts: bool = True,
@@ -492,7 +494,7 @@ def monitor_range(
     tasks = len(chunks(plan.to_compute, workers, chunk_days)) + (len(WEEKDAYS) if calibrating else 0)
     clock = time.perf_counter()
     small = compute_in_process(len(plan.to_compute), workers, workspace=workspace, html=bool(html_dir))
-    in_process = tasks == 1 or (task_runner == "process" and not calibrating and small)
+    in_process = tasks == 1 or (task_runner == "auto" and not calibrating and small)
     if plan.to_compute and in_process and task_runner != "dask":
         # one chunk, or too few days to pay for the pool's start, and nothing to calibrate: computed here
         summary.results += monitor_chunk(**_chunk_parameters(plan, sorted(plan.to_compute), options))
@@ -668,7 +670,7 @@ def monitor_online(
     model_version: str | None = None,
     force: bool = False,
     workers: int = 2,
-    task_runner: str = "process",
+    task_runner: str = "auto",
     workspace: bool = False,
     build_marts: bool = True,
 ) -> dict[str, Any]:

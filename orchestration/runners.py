@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-TASK_RUNNERS = ("process", "dask", "thread")
+TASK_RUNNERS = ("auto", "process", "dask", "thread")
 # What a spawned worker of the process pool costs before its first day: a fresh interpreter importing
 # Prefect and Evidently, 5 to 10 s on this 2-core machine; and what a day costs once it runs
 # (docs/monitoring.md, "Cost"): about 0.1 s for its values, 0.4 s with the workspace's snapshot, 1.3 s
@@ -25,7 +25,7 @@ def compute_in_process(days: int, workers: int, *, workspace: bool, html: bool) 
 def make_task_runner(kind: str, workers: int, dask_address: str | None = None) -> Any:
     """The Prefect task runner named by `kind` with `workers` workers (see the module's docstring)."""
     workers = max(1, workers)
-    if kind == "process":
+    if kind in ("auto", "process"):
         from prefect.task_runners import ProcessPoolTaskRunner
 
         from monitoring.report import warm_up

@@ -220,3 +220,20 @@ def test_new_bounds_grade_every_day_of_the_version_again(built: str, dbt_paths: 
     _run(dbt_paths, "--full-refresh")
     with psycopg.connect(built) as conn:
         assert _contents(conn) == incremental
+
+
+def test_a_day_deleted_from_monitoring_leaves_the_graded_rows(built: str, dbt_paths: list[str]) -> None:
+    """A day whose runs and values are deleted (no batch replaces it) loses its graded rows too."""
+    day = FIRST_DAY + timedelta(days=4)
+    with psycopg.connect(built, autocommit=True) as conn:
+        before = _day_rows(conn, "intermediate.int_metric_values_graded", "slice_date", [day], "v1")
+        conn.execute("delete from monitoring.metric_values where slice_date = %s", (day,))
+        conn.execute("delete from monitoring.runs where slice_date = %s", (day,))
+    _run(dbt_paths)
+    with psycopg.connect(built) as conn:
+        after = _day_rows(conn, "intermediate.int_metric_values_graded", "slice_date", [day], "v1")
+        incremental = _contents(conn)
+    assert before > 0 and after == 0
+    _run(dbt_paths, "--full-refresh")
+    with psycopg.connect(built) as conn:
+        assert _contents(conn) == incremental
