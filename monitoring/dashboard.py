@@ -6,9 +6,10 @@ The dashboard shows the series of the metrics mart, one point per monitored day,
 share, unseen categories, stores selling nothing). Evidently's UI draws a panel from the metric
 results stored in the project's snapshots:
 
-- what the slice's Evidently report computes is read as Evidently stored it (`ValueDrift` of the
-  prediction, `RowCount`, `MissingValueCount` of each column);
-- what salesmon computes besides (each column's drift score, the share of drifted columns by
+- what the slice's Evidently report computes is read as Evidently stored it (`RowCount`,
+  `MissingValueCount` of each column);
+- what salesmon computes besides (the prediction's and each column's drift score, by Evidently's own
+  statistical tests, the share of drifted columns by
   Evidently's own verdicts, the share of missing cells, RMSLE, MAE, RMSE and their reference values,
   ...) is added to the snapshot by `salesmon_results` as single values of the metric type
   `SalesmonMetric`, labelled with `metric` = the metric_name of monitoring.metric_values (and
@@ -30,9 +31,8 @@ from monitoring.config import DEFAULT_CONFIG, MonitoringConfig
 # Evidently's dashboards read only metric types named "evidently:metric_v2:<name>" (a custom metric
 # class gets that alias too): salesmon's values are the type "SalesmonMetric".
 SALESMON_METRIC = "evidently:metric_v2:SalesmonMetric"
-VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
 # Per-column values salesmon adds to a snapshot: the drift score of every tested column (the slice's
-# report draws Evidently's ValueDrift only for the prediction and onpromotion, to keep it cheap).
+# report asks Evidently for no ValueDrift, which draws while it computes: only --html reports do).
 COLUMN_METRICS = ("column_drift_score",)
 ROW_COUNT = "evidently:metric_v2:RowCount"
 MISSING_VALUES = "evidently:metric_v2:MissingValueCount"
@@ -89,7 +89,6 @@ def dashboard_panels(config: MonitoringConfig = DEFAULT_CONFIG) -> list[tuple[st
     """The dashboard's panels, each with the title of its tab, in display order."""
     from evidently.sdk.panels import bar_plot_panel, line_plot_panel, text_panel
 
-    prediction = config.drift_column(config.prediction_column)
     health = "Model health"
     panels = [
         text_panel(
@@ -99,7 +98,7 @@ def dashboard_panels(config: MonitoringConfig = DEFAULT_CONFIG) -> list[tuple[st
         ),
         line_plot_panel(
             title="Prediction drift: normed Wasserstein distance of log1p(prediction)",
-            values=[_evidently(VALUE_DRIFT, "prediction drift", column=prediction)],
+            values=[_salesmon("prediction_drift_score", "prediction drift")],
         ),
         _half(
             "Drifted feature columns (share, at Evidently's default drift thresholds)",

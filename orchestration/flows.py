@@ -6,7 +6,9 @@ way a range of days is monitored: it plans the range, cuts the days to compute i
 most) and runs one `monitor-days-chunk` task per chunk on a Prefect task runner, so that Prefect's
 cost per task is paid once per chunk while each day is still stored, skipped and retried on its own:
 
-- "process" (default): Prefect's `ProcessPoolTaskRunner`, `workers` processes on this machine, each
+- "auto" (default): "process", or the flow's own process when the pool would not pay for its start
+  (orchestration.runners.compute_in_process);
+- "process": Prefect's `ProcessPoolTaskRunner`, `workers` processes on this machine, each
   importing Evidently once (the runner's initializer) and keeping its references between chunks;
 - "dask": prefect-dask's `DaskTaskRunner`, on a local cluster of `workers` processes or on the
   scheduler at `dask_address` (a cluster of machines: see the README);
@@ -33,7 +35,7 @@ from monitoring.calibration import WEEKDAYS, needs_calibration
 from monitoring.day import DayOptions
 from monitoring.online import SOURCES
 from monitoring.planning import DayResult, Plan, RunSummary, chunks
-from orchestration.runners import TASK_RUNNERS, make_task_runner
+from orchestration.runners import TASK_RUNNERS, compute_in_process, make_task_runner
 from orchestration.summary import run_problems, run_result, summary_markdown
 from orchestration.tasks import (
     alert_counts,
@@ -177,7 +179,7 @@ class Execution:
     days per task (default: the days split evenly over the workers, a week at most)."""
 
     workers: int = 2
-    task_runner: str = "process"
+    task_runner: str = "auto"
     dask_address: str | None = None
     chunk_days: int | None = None
 
@@ -189,7 +191,7 @@ def monitor_days(
     model_version: str | None = None,
     force: bool = False,
     workers: int = 2,
-    task_runner: str = "process",
+    task_runner: str = "auto",
     html_dir: str | None = None,
     workspace: bool = True,
     build_marts: bool = True,
@@ -258,8 +260,12 @@ def _compute(
         len(WEEKDAYS) if calibrating else 0
     )
     clock = time.perf_counter()
-    if plan.to_compute and tasks == 1 and runner_name != "dask":
-        # one chunk and nothing to calibrate: computed here, no pool started for it
+    small = compute_in_process(
+        len(plan.to_compute), workers, workspace=options.workspace is not None, html=bool(options.html_dir)
+    )
+    in_process = tasks == 1 or (runner_name == "auto" and not calibrating and small)
+    if plan.to_compute and in_process and runner_name != "dask":
+        # one chunk, or too few days to pay for the pool's start, and nothing to calibrate: computed here
         summary.results += monitor_chunk(**_chunk_parameters(plan, sorted(plan.to_compute), options))
     elif plan.to_compute:
         runner = make_task_runner(runner_name, min(workers, tasks), execution.dask_address)
@@ -353,7 +359,7 @@ def monitor_online(
     model_version: str | None = None,
     force: bool = False,
     workers: int = 2,
-    task_runner: str = "process",
+    task_runner: str = "auto",
     workspace: bool = False,
     build_marts: bool = True,
 ) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from monitoring.config import DEFAULT_CONFIG
 from monitoring.day import DayOptions, compute_days, evidently_version
 from monitoring.planning import DayResult, Plan
 from monitoring.storage import RunKey
-from warehouse.dbt import METRICS_MART, NO_UNIT_TESTS, PYTHON_STAGING
+from warehouse.dbt import FLOW_EXCLUDE, METRICS_MART, PYTHON_STAGING
 
 # After monitoring: the thresholds seed, the staging views over ml.* and monitoring.*, the metrics
 # mart, and the ml marts (predictions vs actuals, model versions), which the scoring and training
@@ -153,7 +153,7 @@ def build_monitoring_marts() -> str:
     and the metrics mart (models/intermediate/monitoring, models/marts/monitoring)."""
     from warehouse.dbt import run_dbt
 
-    return run_dbt(["build", "--select", *MONITORING_SELECTION, *NO_UNIT_TESTS], quiet=True)
+    return run_dbt(["build", "--select", *MONITORING_SELECTION, *FLOW_EXCLUDE], quiet=True)
 
 
 @task(

@@ -33,6 +33,10 @@ def pytest_configure(config: pytest.Config) -> None:
     global _TEST_HOME
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # `salesmon` commands run by tests without the session's Prefect server get a temporary server of
+    # their own, stopped at their exit: no background server outlives the suite (that mode is tested
+    # in test_prefect_server.py, which stops what it starts)
+    os.environ.setdefault("SALESMON_PREFECT_SERVER", "temporary")
     os.environ.pop("SALESMON_DATABASE_URL", None)
     os.environ.pop("PGHOST", None)
     if not os.environ.get("SALESMON_TEST_DATABASE_URL"):

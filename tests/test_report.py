@@ -250,7 +250,7 @@ def test_dashboard_has_the_main_series_panels(pipeline_db: dict) -> None:
     from evidently.ui.workspace import Workspace
 
     from monitoring.config import DEFAULT_CONFIG
-    from monitoring.dashboard import ROW_COUNT, SALESMON_METRIC, VALUE_DRIFT, dashboard_layout
+    from monitoring.dashboard import ROW_COUNT, SALESMON_METRIC, dashboard_layout
     from monitoring.workspace import PROJECT_NAME
 
     project = Workspace.create(str(pipeline_db["workspace"])).search_project(PROJECT_NAME)[0]
@@ -259,7 +259,7 @@ def test_dashboard_has_the_main_series_panels(pipeline_db: dict) -> None:
     }
     assert {tab for tab, _, _ in layout.values()} == {"Model health", "Feature drift", "Data quality"}
     assert layout["Prediction drift: normed Wasserstein distance of log1p(prediction)"][2] == [
-        (VALUE_DRIFT, {"column": "prediction__log1p"})
+        (SALESMON_METRIC, {"metric": "prediction_drift_score"})
     ]
     assert layout["Drifted feature columns (share, at Evidently's default drift thresholds)"][2] == [
         (SALESMON_METRIC, {"metric": "drifted_columns_share"})
@@ -289,11 +289,9 @@ def test_dashboard_has_the_main_series_panels(pipeline_db: dict) -> None:
 
 def _stored_metric(metric: str, labels: dict[str, str]) -> tuple[str, str]:
     """The monitoring.metric_values (metric_name, column_name) a dashboard series shows."""
-    from monitoring.dashboard import MISSING_VALUES, ROW_COUNT, SALESMON_METRIC, VALUE_DRIFT
+    from monitoring.dashboard import MISSING_VALUES, ROW_COUNT, SALESMON_METRIC
 
     column = labels.get("column", "").removesuffix("__log1p")
-    if metric == VALUE_DRIFT:
-        return ("prediction_drift_score", "") if column == "prediction" else ("column_drift_score", column)
     if metric == MISSING_VALUES:
         return "column_missing_share", column
     if metric == ROW_COUNT:

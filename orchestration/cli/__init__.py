@@ -2,7 +2,8 @@
 
 `app` is the Typer application (the `salesmon` console script); each module below adds its commands
 to it: warehouse_commands (db, data, load, dbt), pipeline_commands (run, train, score),
-monitoring_commands (calibrate, monitor, monitor-online, notify) and app_commands (serve, report, ui).
+monitoring_commands (calibrate, monitor, monitor-online, notify), app_commands (serve, report, ui)
+and server_commands (server: the background Prefect server).
 """
 
 # isort: off
@@ -12,10 +13,11 @@ from orchestration.cli import warehouse_commands
 from orchestration.cli import pipeline_commands
 from orchestration.cli import monitoring_commands
 from orchestration.cli import app_commands
+from orchestration.cli import server_commands
 # isort: on
 
 __all__ = ["app", "main"]
-_COMMANDS = (warehouse_commands, pipeline_commands, monitoring_commands, app_commands)
+_COMMANDS = (warehouse_commands, pipeline_commands, monitoring_commands, app_commands, server_commands)
 
 
 def main() -> None:

@@ -60,10 +60,11 @@ def monitor(
         str,
         typer.Option(
             "--task-runner",
-            help="process (a pool of processes on this machine), dask (a local Dask cluster, or the"
-            " scheduler at --dask-address) or thread.",
+            help="auto (a pool of processes on this machine, or this process when the days are too few"
+            " to pay for the pool's start), process (always the pool), dask (a local Dask cluster, or"
+            " the scheduler at --dask-address) or thread.",
         ),
-    ] = "process",
+    ] = "auto",
     dask_address: Annotated[
         str | None,
         typer.Option(

@@ -1,8 +1,16 @@
+-- depends_on: {{ ref('stg_monitoring__runs') }}
 {{
     config(
-        materialized='table',
-        schema='intermediate',
-        post_hook='analyze {{ this }}',
+        materialized='incremental',
+        unique_key=['slice_date', 'model_version', 'source'],
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        post_hook=[
+            'create index if not exists int_metric_values_graded_day_run'
+            ' on {{ this }} (slice_date, model_version, source, run_id)',
+            '{{ delete_days_without_runs() }}',
+            'analyze {{ this }}',
+        ],
     )
 }}
 
@@ -20,16 +28,52 @@
     "more than k spreads from the centre". Severity is critical beyond the critical sensitivity. A
     metric the seed asks to persist 2 days alerts only on the second day in a row.
     fct_alerts keeps the rows with a severity; the other marts read the verdicts.
+
+    Incremental, by monitored day (model version, source, day): a build grades again only the days
+    whose stored values changed since it last graded them - the day's latest successful run in
+    monitoring.runs is not the run_id graded here, or the version's bounds (fct_metric_bounds, the
+    seed's settings included) are not the ones graded with (bounds_hash) - and the day after each
+    (persistence reads the day before); a changed day's previous day is read, not rebuilt. A
+    `--full-refresh` gives the same rows (tests/test_incremental_marts.py). The days that no longer
+    have a successful run (deleted from monitoring.*) are deleted by the post-hook. A
+    table built before this model was incremental (without bounds_hash) gets the new columns and
+    every day graded again, once.
 -#}
+{%- set incremental = is_incremental() -%}
+{%- set rebuilt = [] -%}
+{%- if incremental and execute -%}
+    {%- set existing = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    {%- set incremental = 'bounds_hash' in existing and 'run_id' in existing -%}
+    {%- if incremental -%}
+        {%- set rebuilt = graded_days_to_rebuild(
+            this, ref('stg_monitoring__runs'), ref('fct_metric_bounds')
+        ) -%}
+    {%- endif -%}
+{%- endif -%}
+{#- read: from the day before the first rebuilt day (persistence) to the last -#}
+{%- set read_from = (
+    modules.datetime.date.fromisoformat(rebuilt[0][0]) - modules.datetime.timedelta(days=1)
+) if rebuilt else none -%}
+{%- set read_to = rebuilt | map(attribute=0) | max if rebuilt else none %}
 
 with
 
-metric_values as (
-    select * from {{ ref('stg_monitoring__metric_values') }}
+-- computed once (materialized): a join estimated at one row would recompute it per graded row
+bounds_hashes as materialized (
+    {{ bounds_fingerprints(ref('fct_metric_bounds')) }}
 ),
 
 bounds as (
     select * from {{ ref('fct_metric_bounds') }}
+),
+
+metric_values as (
+    select * from {{ ref('stg_monitoring__metric_values') }}
+    {%- if incremental and rebuilt %}
+        where slice_date between cast('{{ read_from }}' as date) and cast('{{ read_to }}' as date)
+    {%- elif incremental %}
+        where false
+    {%- endif %}
 ),
 
 -- how much of the day's sales each segment carries (the seed's minimum for segment alerts)
@@ -57,6 +101,7 @@ engine_values as (
         metric_values.segment_type,
         metric_values.segment_value,
         metric_values.computed_at,
+        metric_values.run_id,
         segment_shares.sales_share,
         metric_values.metric_value,
         cast(extract(isodow from metric_values.slice_date) as integer) as slice_weekday
@@ -238,6 +283,7 @@ final as (
         cast(tests_count as integer) as tests_count,
         severity,
         computed_at,
+        run_id,
         case when comparison = '<' then threshold - metric_value else metric_value - threshold end
             as distance_outside,
         case
@@ -261,4 +307,22 @@ final as (
     from graded
 )
 
-select * from final
+select
+    final.*,
+    bounds_hashes.bounds_hash
+from final
+left join bounds_hashes
+    on final.model_version = bounds_hashes.model_version
+{%- if incremental and rebuilt %}
+    inner join (
+        values
+        {%- for day in rebuilt %}
+            (cast('{{ day[0] }}' as date), '{{ day[1] | replace("'", "''") }}', '{{ day[2] }}')
+            {{- "," if not loop.last }}
+        {%- endfor %}
+    ) as rebuilt_days (slice_date, model_version, source)
+        on
+            final.slice_date = rebuilt_days.slice_date
+            and final.model_version = rebuilt_days.model_version
+            and final.source = rebuilt_days.source
+{%- endif %}

@@ -11,7 +11,8 @@ renamed as (
         store_nbr,
         family,
         sales,
-        onpromotion
+        onpromotion,
+        _loaded_at as loaded_at
     from source
 )
 
