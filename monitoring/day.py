@@ -232,13 +232,6 @@ def compute_day(
         if plan.no_data:
             return DayResult(day, plan.model_version, "no_data", time.perf_counter() - started)
         if plan.skipped:
-            record_skipped(
-                conn,
-                plan.skipped,
-                model_version=plan.model_version,
-                keys=plan.keys,
-                evidently_version=evidently_version(),
-                flow_run_id=None,
-            )
+            record_skipped(conn, plan, evidently_version=evidently_version(), flow_run_id=None)
             return DayResult(day, plan.model_version, "skipped", time.perf_counter() - started)
         return compute_planned_day(conn, day, plan.model_version, plan.keys[day], options)

@@ -9,14 +9,18 @@ reference hash and input signature is "done" and skipped by backfills unless for
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
 
 from monitoring.results import MetricValue
+
+if TYPE_CHECKING:
+    from monitoring.planning import Plan
 
 METRIC_COLUMNS = (
     "slice_date",
@@ -228,15 +232,14 @@ def fail_run(conn: psycopg.Connection, run_id: uuid.UUID, error: str) -> None:
 
 def record_skipped(
     conn: psycopg.Connection,
-    days: Iterable[date],
+    plan: Plan,
     *,
-    model_version: str,
-    keys: dict[date, RunKey],
     evidently_version: str,
     flow_run_id: str | None,
     source: str = "batch",
 ) -> int:
-    """Record one 'skipped' run per day that a backfill did not recompute; returns how many."""
+    """Record one 'skipped' run per day of the plan that is already done; returns how many."""
+    model_version, keys = plan.model_version, plan.keys
     rows = [
         (
             uuid.uuid4(),
@@ -249,7 +252,7 @@ def record_skipped(
             keys[day].slice_signature,
             evidently_version,
         )
-        for day in days
+        for day in plan.skipped
     ]
     if not rows:
         return 0

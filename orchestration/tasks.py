@@ -120,13 +120,7 @@ def record_skipped_task(plan: Plan, flow_run_id: str | None, source: str = "batc
 
     with connect() as conn:
         return record_skipped(
-            conn,
-            plan.skipped,
-            model_version=plan.model_version,
-            keys=plan.keys,
-            evidently_version=evidently_version(),
-            flow_run_id=flow_run_id,
-            source=source,
+            conn, plan, evidently_version=evidently_version(), flow_run_id=flow_run_id, source=source
         )
 
 
@@ -141,13 +135,19 @@ def retry_on_dbt_connection_error(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(
-    name="build-monitoring-marts",
-    retries=1,
-    retry_delay_seconds=10,
-    retry_condition_fn=retry_on_dbt_connection_error,
-    cache_policy=NO_CACHE,
-)
+def _dbt_task(name: str) -> Any:
+    """A task running a dbt build: tried once more, 10 s later, only when dbt could not reach the
+    warehouse."""
+    return task(
+        name=name,
+        retries=1,
+        retry_delay_seconds=10,
+        retry_condition_fn=retry_on_dbt_connection_error,
+        cache_policy=NO_CACHE,
+    )
+
+
+@_dbt_task("build-monitoring-marts")
 def build_monitoring_marts() -> str:
     """`dbt build` of the thresholds seed, the staging views over ml.* and monitoring.*, the ml marts
     and the metrics mart (models/intermediate/monitoring, models/marts/monitoring)."""
@@ -156,13 +156,7 @@ def build_monitoring_marts() -> str:
     return run_dbt(["build", "--select", *MONITORING_SELECTION, *FLOW_EXCLUDE], quiet=True)
 
 
-@task(
-    name="dbt-build",
-    retries=1,
-    retry_delay_seconds=10,
-    retry_condition_fn=retry_on_dbt_connection_error,
-    cache_policy=NO_CACHE,
-)
+@_dbt_task("dbt-build")
 def build_marts_except_monitoring() -> str:
     """`dbt build` of everything but the metrics mart (features first, so that scoring sees new days)."""
     from warehouse.dbt import run_dbt

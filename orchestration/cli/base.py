@@ -23,6 +23,13 @@ app.add_typer(db_app, name="db")
 app.add_typer(data_app, name="data")
 
 
+# options several commands take, declared once
+ModelVersion = Annotated[
+    str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
+]
+Force = Annotated[bool, typer.Option("--force", help="Recompute days already computed.")]
+
+
 def fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=1)

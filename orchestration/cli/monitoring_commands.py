@@ -9,7 +9,7 @@ from typing import Annotated
 import click
 import typer
 
-from orchestration.cli.base import app, echo, fail, parse_date, require_warehouse
+from orchestration.cli.base import Force, ModelVersion, app, echo, fail, parse_date, require_warehouse
 from orchestration.cli_errors import quiet_prefect_tracebacks
 
 # --- monitoring ---------------------------------------------------------------------------------
@@ -17,9 +17,7 @@ from orchestration.cli_errors import quiet_prefect_tracebacks
 
 @app.command("calibrate")
 def calibrate_model(
-    model_version: Annotated[
-        str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
-    ] = None,
+    model_version: ModelVersion = None,
     force: Annotated[bool, typer.Option("--force", help="Learn the bounds again.")] = False,
 ) -> None:
     """Learn what each alerting metric looks like on days with no incident for a model version.
@@ -43,16 +41,14 @@ def calibrate_model(
 def monitor(
     start: Annotated[str, typer.Option("--start", help="First day to monitor, YYYY-MM-DD.")],
     end: Annotated[str, typer.Option("--end", help="Last day to monitor, YYYY-MM-DD.")],
-    model_version: Annotated[
-        str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
-    ] = None,
+    model_version: ModelVersion = None,
     workers: Annotated[
         int,
         typer.Option(
             help="Parallel workers: processes (Dask workers of a local cluster; threads with thread)."
         ),
     ] = 2,
-    force: Annotated[bool, typer.Option("--force", help="Recompute days already computed.")] = False,
+    force: Force = False,
     html: Annotated[
         Path | None, typer.Option("--html", help="Write one Evidently HTML report per day into this folder.")
     ] = None,
@@ -151,11 +147,9 @@ def monitor_online(
     end: Annotated[
         str | None, typer.Option("--end", help="Last forecast day, YYYY-MM-DD (default: the log's last).")
     ] = None,
-    model_version: Annotated[
-        str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
-    ] = None,
+    model_version: ModelVersion = None,
     workers: Annotated[int, typer.Option(help="Parallel worker processes.")] = 2,
-    force: Annotated[bool, typer.Option("--force", help="Recompute days already computed.")] = False,
+    force: Force = False,
 ) -> None:
     """Monitor the prediction service's request log like the batch predictions, day by day.
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import click
 import typer
 
-from orchestration.cli.base import app, echo, fail, parse_date
+from orchestration.cli.base import ModelVersion, app, echo, fail, parse_date
 
 # --- the main job ------------------------------------------------------------------------------
 
@@ -107,9 +107,7 @@ def train_model(
 def score_model(
     start: Annotated[str | None, typer.Option("--start", help="First day to score, YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option("--end", help="Last day to score, YYYY-MM-DD.")] = None,
-    model_version: Annotated[
-        str | None, typer.Option("--model-version", help="A registered version (default: the champion).")
-    ] = None,
+    model_version: ModelVersion = None,
     changed: Annotated[
         bool,
         typer.Option(
