@@ -19,6 +19,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from tests import _fixtures
+from tests._fixtures import Template
+
 _TEST_HOME: Path | None = None
 
 
@@ -122,3 +125,39 @@ def prefect_harness() -> Iterator[str]:
         warnings.simplefilter("ignore")
         with prefect_test_harness(server_startup_timeout=120):
             yield str(PREFECT_API_URL.value())
+
+
+# --- warehouses built once per session, copied per module (tests/_fixtures.py) ----------------------
+
+
+@pytest.fixture(scope="session")
+def scored_template(server_conninfo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
+    """3 stores, a model trained for 2017-06-15, 2017-06-15 .. 2017-07-18 scored."""
+    root = tmp_path_factory.mktemp("scored-template")
+    template = _fixtures.build_template(server_conninfo, "tpl_scored", lambda: _fixtures.build_scored(root))
+    yield template
+    _fixtures.drop_database(server_conninfo, template.name)
+
+
+@pytest.fixture(scope="session")
+def sales_drop_template(server_conninfo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
+    """6 stores, a sales drop on 2017-07-13, loaded (one line rejected), the features mart built."""
+    root = tmp_path_factory.mktemp("sales-drop-template")
+    template = _fixtures.build_template(
+        server_conninfo, "tpl_sales_drop", lambda: _fixtures.build_sales_drop(root)
+    )
+    yield template
+    _fixtures.drop_database(server_conninfo, template.name)
+
+
+@pytest.fixture(scope="session")
+def sales_drop_trained_template(server_conninfo: str, sales_drop_template: Template) -> Iterator[Template]:
+    """The sales-drop warehouse with a champion trained for monitor_from 2017-07-12."""
+    template = _fixtures.build_template(
+        server_conninfo,
+        "tpl_sales_drop_trained",
+        _fixtures.train_for(sales_drop_template.data_dir, _fixtures.SALES_DROP_MONITOR_FROM),
+        source=sales_drop_template.name,
+    )
+    yield template
+    _fixtures.drop_database(server_conninfo, template.name)

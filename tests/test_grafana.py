@@ -22,6 +22,7 @@ import pytest
 import yaml
 from psycopg.conninfo import make_conninfo
 
+from tests._fixtures import SALES_DROP_CHANGE, SALES_DROP_MONITOR_FROM, Template, copied_database
 from warehouse.settings import READER_ROLE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,11 +34,8 @@ COMPOSE = ROOT / "docker-compose.yml"
 # Grafana's own datasources: server-side expressions and the built-in annotations.
 BUILT_IN_UIDS = {"__expr__", "-- Grafana --"}
 
-STORES = 6
-SEED = 31
-START = date(2017, 1, 1)
-CHANGE = date(2017, 7, 13)
-MONITOR_FROM = CHANGE - timedelta(days=1)
+CHANGE = SALES_DROP_CHANGE  # 2017-07-13; the data ends the day after
+MONITOR_FROM = SALES_DROP_MONITOR_FROM  # CHANGE - 1 day: the trained template's model
 MONITOR_TO = CHANGE + timedelta(days=1)
 READER_PASSWORD = "reader-test-password"
 
@@ -372,35 +370,26 @@ def _log_requests(conninfo: str, model_version: str) -> None:
 
 @pytest.fixture(scope="module")
 def pipeline_db(
-    module_database: str, tmp_path_factory: pytest.TempPathFactory, prefect_harness: str
+    server_conninfo: str,
+    sales_drop_trained_template: Template,
+    tmp_path_factory: pytest.TempPathFactory,
+    prefect_harness: str,
 ) -> Iterator[str]:
-    """A small real pipeline run whose marts give every panel something to show."""
-    from datagen import generate
+    """A small real pipeline run whose marts give every panel something to show, on a copy of the
+    session's sales-drop warehouse with its trained model (tests/_fixtures.py: generated, one line
+    rejected, loaded, the features mart built, trained for MONITOR_FROM)."""
     from models_ml.score import score
-    from models_ml.train import train
     from orchestration.flows import monitor_days
     from warehouse.dbt import run_dbt
-    from warehouse.loader import load_folder
 
-    with pytest.MonkeyPatch.context() as monkeypatch:
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        copied_database(server_conninfo, sales_drop_trained_template, "m_grafana") as module_database,
+    ):
         monkeypatch.setenv("SALESMON_READER_PASSWORD", READER_PASSWORD)
-        data_dir = tmp_path_factory.mktemp("grafana-data")
         dbt_root = tmp_path_factory.mktemp("dbt-grafana")
         paths = ["--target-path", str(dbt_root / "target"), "--log-path", str(dbt_root / "logs")]
-        generate(
-            data_dir,
-            stores=STORES,
-            start=START,
-            end=MONITOR_TO,
-            seed=SEED,
-            scenario="sales_drop",
-            change_date=CHANGE,
-        )
-        with open(data_dir / "train.csv", "a") as train_csv:
-            train_csv.write("99999999,2017-07-14,1,GROCERY I,-3.0,0\n")  # a negative sale: rejected
-        load_folder(data_dir)
-        run_dbt(["run", "--select", "+fct_sales_features", *paths], quiet=True)
-        model_version = train(MONITOR_FROM).champion_version
+        model_version = sales_drop_trained_template.model_version
         # the day before the monitored ones is scored but never monitored: a gap
         score(MONITOR_FROM - timedelta(days=1), MONITOR_TO, model_version)
         result = monitor_days(

@@ -1,8 +1,9 @@
 """`salesmon monitor` as a user runs it, end to end on small generated data (issue #8, points 4 and 5).
 
-The pipeline runs for real once per module (generate 3 stores x 6.5 months, load, dbt features mart,
-train, score 34 days); then the tests run the command line in a subprocess with its default settings
-(2 worker processes, the Evidently workspace on, the dbt build of the marts), against the test
+The pipeline runs for real once per session (generate 3 stores x 6.5 months, load, dbt features mart,
+train, score 34 days: the session's scored warehouse of tests/_fixtures.py), and this module works on
+a copy of its own; then the tests run the command line in a subprocess with its default settings (2
+worker processes, the Evidently workspace on, the dbt build of the marts), against the test
 warehouse, a workspace of their own and the session's Prefect test server (PREFECT_API_URL, as a user
 with a Prefect server has it: no temporary server to start per command).
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -28,37 +30,24 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from tests._fixtures import SCORED_LAST, SCORED_MONITOR_FROM, Template, copied_database
+
 pytestmark = pytest.mark.slow
 
-STORES = 3
-START = date(2017, 1, 1)
-MONITOR_FROM = date(2017, 6, 15)
+MONITOR_FROM = SCORED_MONITOR_FROM  # 2017-06-15; the warehouse is scored up to 2017-07-18
 STRESS_DAYS = 30  # 2017-06-15 .. 2017-07-14
 FAILURE_FIRST = MONITOR_FROM + timedelta(days=STRESS_DAYS)  # 2017-07-15 .. 2017-07-18, after the stress range
 FAILURE_LAST = FAILURE_FIRST + timedelta(days=3)
+assert FAILURE_LAST == SCORED_LAST  # the last day the warehouse has scored
 FAILING_DAY = FAILURE_FIRST + timedelta(days=1)
 
 
 @pytest.fixture(scope="module")
-def scored_db(module_database: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Generated data loaded, features mart built, a model trained, the monitored days scored."""
-    from datagen import generate
-    from models_ml.score import score
-    from models_ml.train import train
-    from monitoring.slices import clear_reference_cache
-    from warehouse.dbt import run_dbt
-    from warehouse.loader import load_folder
-
-    data_dir = tmp_path_factory.mktemp("monitor-runs-data")
-    dbt_root = tmp_path_factory.mktemp("dbt-monitor-runs")
-    generate(data_dir, stores=STORES, start=START, end=FAILURE_LAST, seed=23)
-    load_folder(data_dir)
-    paths = ["--target-path", str(dbt_root / "target"), "--log-path", str(dbt_root / "logs")]
-    run_dbt(["run", "--select", "+fct_sales_features", *paths], quiet=True)
-    version = train(MONITOR_FROM).champion_version
-    score(MONITOR_FROM, FAILURE_LAST, version)
-    clear_reference_cache()
-    return module_database
+def scored_db(server_conninfo: str, scored_template: Template) -> Iterator[str]:
+    """Generated data loaded, features mart built, a model trained, the monitored days scored: a copy
+    of the session's scored warehouse (tests/_fixtures.py), this module's own."""
+    with copied_database(server_conninfo, scored_template, "m_scored") as info:
+        yield info
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,11 @@
 """Pictures without Grafana: `salesmon report` (an HTML page of PNG charts drawn from the metrics mart)
 and the Evidently project's dashboard (`salesmon ui`), after a small real pipeline run.
 
-The run: 6 stores, a sales drop on CHANGE, six monitored days (four before the change, the change
-date and the day after) with the snapshots added to the Evidently workspace, then the marts. The
-page is opened in headless Chromium, which must load every image; the test is skipped, saying why,
-where no Chromium or Chrome is installed (`apt-get install chromium`).
+The run (on a copy of the session's sales-drop warehouse, tests/_fixtures.py; its one rejected line
+reaches no mart the report reads): 6 stores, a sales drop on CHANGE, six monitored days (four before
+the change, the change date and the day after) with the snapshots added to the Evidently workspace,
+then the marts. The page is opened in headless Chromium, which must load every image; the test is
+skipped, saying why, where no Chromium or Chrome is installed (`apt-get install chromium`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -24,14 +25,12 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from orchestration.cli import app
+from tests._fixtures import SALES_DROP_CHANGE, Template, copied_database
 
 pytestmark = pytest.mark.slow
 
 runner = CliRunner()
-STORES = 6
-SEED = 31
-START = date(2017, 1, 1)
-CHANGE = date(2017, 7, 13)
+CHANGE = SALES_DROP_CHANGE  # 2017-07-13; the data ends the day after
 MONITOR_FROM = CHANGE - timedelta(days=4)
 MONITOR_TO = CHANGE + timedelta(days=1)
 DAYS = (MONITOR_TO - MONITOR_FROM).days + 1
@@ -65,36 +64,29 @@ def test_report_before_any_monitoring_says_what_to_run(database: str, tmp_path: 
 
 @pytest.fixture(scope="module")
 def pipeline_db(
-    module_database: str, tmp_path_factory: pytest.TempPathFactory, prefect_harness: str
+    server_conninfo: str,
+    sales_drop_template: Template,
+    tmp_path_factory: pytest.TempPathFactory,
+    prefect_harness: str,
 ) -> Iterator[dict]:
-    """Generate, load, build the features, train, score, monitor (snapshots into a workspace of this
-    module's own, not the session's) and build the metrics mart."""
-    from datagen import generate
+    """On a copy of the session's sales-drop warehouse (generated, loaded, the features mart built:
+    tests/_fixtures.py), train, score, monitor (snapshots into a workspace of this module's own, not
+    the session's) and build the metrics mart."""
     from models_ml.score import score
     from models_ml.train import train
     from monitoring import workspace
     from orchestration.flows import monitor_days
     from warehouse.dbt import run_dbt
-    from warehouse.loader import load_folder
 
-    data_dir = tmp_path_factory.mktemp("report-data")
     evidently_root = tmp_path_factory.mktemp("report-workspace") / "evidently"
     dbt_root = tmp_path_factory.mktemp("dbt-report")
     paths = ["--target-path", str(dbt_root / "target"), "--log-path", str(dbt_root / "logs")]
-    generate(
-        data_dir,
-        stores=STORES,
-        start=START,
-        end=MONITOR_TO,
-        seed=SEED,
-        scenario="sales_drop",
-        change_date=CHANGE,
-    )
-    load_folder(data_dir)
-    run_dbt(["run", "--select", "+fct_sales_features", *paths], quiet=True)
-    model_version = train(MONITOR_FROM).champion_version
-    score(MONITOR_FROM, MONITOR_TO, model_version)
-    with pytest.MonkeyPatch.context() as monkeypatch:
+    with (
+        copied_database(server_conninfo, sales_drop_template, "m_report") as module_database,
+        pytest.MonkeyPatch.context() as monkeypatch,
+    ):
+        model_version = train(MONITOR_FROM).champion_version
+        score(MONITOR_FROM, MONITOR_TO, model_version)
         monkeypatch.setattr(workspace, "workspace_path", lambda: evidently_root)
         result = monitor_days(
             MONITOR_FROM, MONITOR_TO, model_version, task_runner="thread", workspace=True, build_marts=False
