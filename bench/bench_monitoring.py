@@ -200,8 +200,14 @@ def main() -> None:
     url = bench_database()
     env = {**os.environ, "SALESMON_DATABASE_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env["DO_NOT_TRACK"] = "1"
-    # this process reads the same warehouse (for the rest of the run)
-    use_settings(replace(get_settings(), database_url=url)).__enter__()
+    with use_settings(replace(get_settings(), database_url=url)):  # this process reads the same warehouse
+        run(args, env)
+
+
+def run(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """The benchmark's runs, against the warehouse `env` names (this process's settings name it too)."""
+    from warehouse.settings import get_settings
+
     data_dir = args.data_dir or get_settings().home / "bench-data"
     version, start, end = prepare(env, data_dir, args.days)
     days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
@@ -212,7 +218,7 @@ def main() -> None:
     runs: dict[str, list[float]] = {"loop": [], "monitor": [], "monitor --no-workspace": []}
     computing: dict[str, list[float]] = {"monitor": [], "monitor --no-workspace": []}
     for number in range(1, args.rounds + 1):
-        runs["loop"].append(module_loop(url, data_dir, start, end))
+        runs["loop"].append(module_loop(env["SALESMON_DATABASE_URL"], data_dir, start, end))
         say(f"round {number}: (a) the module's loop: {runs['loop'][-1]:.1f} s")
         for name, extra in (("monitor", ()), ("monitor --no-workspace", ("--no-workspace",))):
             seconds, output = salesmon(env, "monitor", *span, "--force", *extra)
