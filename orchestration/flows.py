@@ -8,14 +8,14 @@ cost per task is paid once per chunk while each day is still stored, skipped and
 
 - "auto" (default): "process", or the flow's own process when the pool would not pay for its start
   (orchestration.runners.compute_in_process);
-- "process": Prefect's `ProcessPoolTaskRunner`, `workers` processes on this machine, each
-  importing Evidently once (the runner's initializer) and keeping its references between chunks;
+- "process": Prefect's `ProcessPoolTaskRunner`, `workers` processes on this machine, each importing
+  Evidently once (the runner's initializer) and keeping its references between chunks;
 - "dask": prefect-dask's `DaskTaskRunner`, on a local cluster of `workers` processes or on the
   scheduler at `dask_address` (a cluster of machines: see the README);
 - "thread": Prefect's `ThreadPoolTaskRunner` in this process (one core; for debugging).
 
-A run with a single chunk to compute and nothing to calibrate computes it in the flow's own process:
-no pool is started for one day. Deployments are in `prefect.yaml` at the repository root.
+A single chunk with nothing to calibrate is computed in the flow's own process whatever the runner
+(but Dask). Deployments are in `prefect.yaml` at the repository root.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from monitoring.day import DayOptions
 from monitoring.online import SOURCES
 from monitoring.planning import DayResult, Plan, RunSummary, chunks
 from orchestration.runners import TASK_RUNNERS, compute_in_process, make_task_runner
-from orchestration.summary import run_problems, run_result, summary_markdown
+from orchestration.summary import MonitoringFailed, run_problems, run_result, summary_markdown
 from orchestration.tasks import (
     alert_counts,
     build_monitoring_marts,
@@ -54,19 +54,6 @@ from orchestration.tasks import (
     store_calibration_task,
     train_task,
 )
-
-
-class MonitoringFailed(RuntimeError):
-    """Days failed (or the dbt build of the marts did), raised by `monitor_days` once the other days
-    are stored, the marts built and the summary written. `result` is what the flow would have
-    returned, with the failed days and their errors (the command line prints it)."""
-
-    def __init__(self, message: str, result: dict[str, Any]) -> None:
-        super().__init__(message, result)
-        self.result = result
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 def _api_for_workers() -> AbstractContextManager[Any]:
@@ -206,11 +193,9 @@ def monitor_days(
     reference, plus online/batch parity (the `monitor-online` flow).
 
     Days already computed with the same configuration, reference and inputs are skipped unless
-    `force`. `task_runner` is "process", "dask" or "thread" with `workers` workers, or the Dask
-    scheduler at `dask_address` (see the module's docstring); `chunk_days` days per task (default:
-    the days split evenly over the workers, a week at most). Writes one HTML report per day into
-    `html_dir` when given, and adds the snapshots to the Evidently workspace unless `workspace` is
-    false.
+    `force`. `task_runner`, `workers`, `dask_address` and `chunk_days`: see `Execution` and the
+    module's docstring. Writes one HTML report per day into `html_dir` when given, and adds the
+    snapshots to the Evidently workspace unless `workspace` is false.
 
     The run holds the model version's monitoring lock: another run of the same version (batch or
     online) waits for this one, and what a killed run left is cleaned up first (monitoring/locks.py).

@@ -150,6 +150,14 @@ def _alive(pid: int) -> bool:
     return b"orchestration.prefect_daemon" in cmdline
 
 
+def _wait_for_exec(process: subprocess.Popen[str], timeout: float = 10.0) -> None:
+    """Wait until the new supervisor runs its own program: between fork and exec, /proc shows the
+    parent's command line, and `_alive` would call it something else."""
+    deadline = time.monotonic() + timeout
+    while not _alive(process.pid) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def read_state(folder: Path) -> dict | None:
     """The background server's state (pid, port, url, started), None when there is none or it is
     stale (its process is gone)."""
@@ -198,6 +206,7 @@ def background_server(folder: Path | None = None) -> TemporaryServer:
                     start_new_session=True,  # not stopped with the command's process group
                     close_fds=True,
                 )
+            _wait_for_exec(process)  # before the lock is released: the next starter must see it alive
             state = {"pid": process.pid, "port": port, "url": f"http://127.0.0.1:{port}/api"}
             state["started"] = time.time()
             temporary = folder / f"{STATE_FILE}.{os.getpid()}"

@@ -215,7 +215,8 @@ def monitor(
     from orchestration.prefect_server import PrefectServerError, start_server
 
     server = start_server()
-    from orchestration.flows import MonitoringFailed, monitor_days
+    from orchestration.flows import monitor_days
+    from orchestration.summary import MonitoringFailed
 
     try:
         server.wait()

@@ -10,6 +10,19 @@ from monitoring.planning import RunSummary
 COVERAGE_STATUSES = ("computed", "failed", "running", "not_monitored")
 
 
+class MonitoringFailed(RuntimeError):
+    """Days failed (or the dbt build of the marts did), raised by `monitor_days` once the other days
+    are stored, the marts built and the summary written. `result` is what the flow would have
+    returned, with the failed days and their errors (the command line prints it)."""
+
+    def __init__(self, message: str, result: dict[str, Any]) -> None:
+        super().__init__(message, result)
+        self.result = result
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def summary_markdown(
     summary: RunSummary,
     start: date,

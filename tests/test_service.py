@@ -3,6 +3,8 @@ against a PostgreSQL of its own that a test stops and starts again.
 
 The module generates 3 stores, builds the features mart, trains and scores the last two weeks with
 sales; the service answers from the champion and logs to `ml.prediction_log`.
+
+Over 400 lines: the tests share that one warehouse and its server (the outage test stops it).
 """
 
 from __future__ import annotations

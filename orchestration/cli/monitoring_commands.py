@@ -119,8 +119,9 @@ def _run_flow(run: Callable[[], dict], warm_up: bool = False) -> dict:
     from orchestration.prefect_server import PrefectServerError, start_server
 
     server = start_server()
+    import orchestration.flows  # noqa: F401  (the flow's imports, while the server starts)
     from monitoring.slices import NoChampionError
-    from orchestration.flows import MonitoringFailed
+    from orchestration.summary import MonitoringFailed
 
     if warm_up:
         from monitoring.report import warm_up as import_evidently
