@@ -29,6 +29,26 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+
+def command_env(database: str, home: Path, prefect_api: str, dbt_root: Path | None = None) -> dict[str, str]:
+    """The environment of a user's `salesmon` command run as a subprocess: the test warehouse, a home
+    (and so an Evidently workspace) of its own, the session's Prefect server, and private dbt target
+    and log folders (under `dbt_root`, default the home)."""
+    import os
+
+    dbt_root = dbt_root or home
+    return {
+        **os.environ,
+        "SALESMON_DATABASE_URL": database,
+        "SALESMON_HOME": str(home),
+        "PREFECT_API_URL": prefect_api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "DBT_TARGET_PATH": str(dbt_root / "dbt-target"),
+        "DBT_LOG_PATH": str(dbt_root / "dbt-logs"),
+    }
+
+
 # --- the scored warehouse ---------------------------------------------------------------------------
 
 SCORED_STORES = 3

@@ -9,7 +9,6 @@ monitoring runs.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -18,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 import pytest
+
+from tests._fixtures import command_env
 
 pytestmark = pytest.mark.slow
 
@@ -77,16 +78,7 @@ def corrected(module_database: str, prefect_harness: str, tmp_path_factory: pyte
     root = tmp_path_factory.mktemp("corrections")
     data = root / "data"
     generate(data, stores=STORES, start=START, end=END, seed=31)
-    env = {
-        **os.environ,
-        "SALESMON_DATABASE_URL": module_database,
-        "SALESMON_HOME": str(root / "home"),
-        "PREFECT_API_URL": prefect_harness,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "DBT_TARGET_PATH": str(root / "dbt-target"),
-        "DBT_LOG_PATH": str(root / "dbt-logs"),
-    }
+    env = command_env(module_database, root / "home", prefect_harness, dbt_root=root)
     monitored = ("--start", MONITOR_FROM.isoformat(), "--end", END.isoformat())
     _salesmon(env, "load", "--data-dir", str(data))
     _salesmon(env, "dbt", "run", "--select", "+fct_sales_features")

@@ -19,7 +19,6 @@ with a Prefect server has it: no temporary server to start per command).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests._fixtures import SCORED_LAST, SCORED_MONITOR_FROM, Template, copied_database
+from tests._fixtures import SCORED_LAST, SCORED_MONITOR_FROM, Template, command_env, copied_database
 
 pytestmark = pytest.mark.slow
 
@@ -57,16 +56,7 @@ def salesmon_env(
     """The environment of a user's `salesmon` command: the test warehouse, a home (and so an Evidently
     workspace) of its own, the session's Prefect server, private dbt target and log folders."""
     home = tmp_path_factory.mktemp("monitor-runs-home")
-    return {
-        **os.environ,
-        "SALESMON_DATABASE_URL": scored_db,
-        "SALESMON_HOME": str(home),
-        "PREFECT_API_URL": prefect_harness,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "DBT_TARGET_PATH": str(home / "dbt-target"),
-        "DBT_LOG_PATH": str(home / "dbt-logs"),
-    }
+    return command_env(scored_db, home, prefect_harness)
 
 
 def _salesmon(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

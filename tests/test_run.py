@@ -7,7 +7,6 @@ monitored from 2017-07-20 (12 days), against the test warehouse and the session'
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -16,6 +15,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
+from tests._fixtures import command_env
 
 pytestmark = pytest.mark.slow
 
@@ -34,16 +35,7 @@ def run_env(module_database: str, prefect_harness: str, tmp_path_factory: pytest
         data_dir, stores=6, start=date(2017, 1, 1), end=date(2017, 7, 31), seed=1201,
         scenario="sales_drop", change_date=CHANGE,
     )  # fmt: skip
-    env = {
-        **os.environ,
-        "SALESMON_DATABASE_URL": module_database,
-        "SALESMON_HOME": str(home),
-        "PREFECT_API_URL": prefect_harness,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "DBT_TARGET_PATH": str(home / "dbt-target"),
-        "DBT_LOG_PATH": str(home / "dbt-logs"),
-    }
+    env = command_env(module_database, home, prefect_harness)
     return {"env": env, "home": home, "data_dir": data_dir}
 
 
