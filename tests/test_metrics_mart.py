@@ -484,3 +484,43 @@ def test_a_full_refresh_keeps_the_alert_history(loaded_build: dict, dbt_paths: l
     assert dict(after) == before and len(after) == len(before)
     assert len(rebuilt) == len({alert_id for alert_id, _ in rebuilt})
     assert dict(rebuilt) == before  # first seen before the recompute, not at it
+
+
+def test_the_warehouse_enforces_each_column_rule_of_the_contracted_marts(
+    loaded_build: dict, dbt_paths: list[str]
+) -> None:
+    """A contracted mart's column rules (not null, not negative, a range, accepted values) are
+    constraints of its table, checked by PostgreSQL on every build, not data tests run afterwards:
+    every check the YAML declares is on the table, and a row breaking one is refused."""
+    target = Path(dbt_paths[dbt_paths.index("--target-path") + 1])
+    manifest = json.loads((target / "manifest.json").read_text())
+    with psycopg.connect(loaded_build["db"]) as conn:
+        for mart in MARTS:
+            node = manifest["nodes"][f"model.salesmon.{mart}"]
+            declared = sum(
+                constraint["type"] == "check"
+                for column in node["columns"].values()
+                for constraint in column["constraints"]
+            )
+            on_table = conn.execute(
+                "select count(*) from pg_constraint where contype = 'c' and conrelid = %s::regclass",
+                (f"marts.{mart}",),
+            ).fetchone()[0]
+            assert declared > 0 and on_table == declared, mart
+        row = conn.execute("select * from marts.fct_model_health_daily limit 1").fetchone()
+        columns = [
+            column.name
+            for column in conn.execute("select * from marts.fct_model_health_daily limit 0").description
+        ]
+        assert row is not None
+        for column, bad in (("row_count", -1), ("source", "nightly"), ("missing_values_share", 1.5)):
+            broken = dict(zip(columns, row, strict=True)) | {column: bad}
+            with (
+                pytest.raises(psycopg.errors.CheckViolation, match=column),
+                conn.transaction(force_rollback=True),
+            ):
+                conn.execute(
+                    f"insert into marts.fct_model_health_daily ({', '.join(columns)})"
+                    f" values ({', '.join(['%s'] * len(columns))})",
+                    list(broken.values()),
+                )
