@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from warehouse import dbt_ahead
 from warehouse.db import dbt_env, ensure_bootstrapped
 from warehouse.locks import advisory_lock
 
@@ -59,25 +60,35 @@ def run_dbt(args: list[str], *, quiet: bool = False, on_line: Callable[[str], No
         return _run_dbt(args, quiet=quiet, on_line=on_line)
 
 
-def _run_dbt(args: list[str], *, quiet: bool, on_line: Callable[[str], None] | None) -> str:
+def dbt_environment(*, for_log: bool = False) -> dict[str, str]:
+    """The environment of a dbt process: this one's, the warehouse's PG* variables, the project's
+    profiles folder."""
     env = {**os.environ, **dbt_env(), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)}
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    if on_line is not None:
+    if for_log:
         env["DBT_USE_COLORS"] = "false"  # lines for a log file
-    cmd = [*_dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR)]
-    if quiet and on_line is None:
+    return env
+
+
+def _run_dbt(args: list[str], *, quiet: bool, on_line: Callable[[str], None] | None) -> str:
+    env = dbt_environment(for_log=on_line is not None)
+    arguments = [*args, "--project-dir", str(DBT_PROJECT_DIR)]
+    cmd = [*_dbt_executable(), *arguments]
+    proc = dbt_ahead.take(arguments, env)
+    if proc is None and quiet and on_line is None:
         result = subprocess.run(cmd, env=env, cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
         output = result.stdout + result.stderr
     else:
-        proc = subprocess.Popen(
-            cmd, env=env, cwd=DBT_PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
+        if proc is None:
+            proc = subprocess.Popen(
+                cmd, env=env, cwd=DBT_PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
         lines = []
         assert proc.stdout is not None
         for line in proc.stdout:
             if on_line is not None:
                 on_line(line.rstrip("\n"))
-            else:
+            elif not quiet:
                 sys.stdout.write(line)
             lines.append(line)
         proc.wait()

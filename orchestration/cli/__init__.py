@@ -21,4 +21,19 @@ _COMMANDS = (warehouse_commands, pipeline_commands, monitoring_commands, app_com
 
 
 def main() -> None:
-    app(prog_name="salesmon")
+    try:
+        app(prog_name="salesmon")
+    finally:
+        _skip_the_last_collections()
+
+
+def _skip_the_last_collections() -> None:
+    """The process ends now: its objects are no longer scanned for reference cycles. At exit Python
+    collects every generation while it tears the modules down; after a flow (Prefect, pandas,
+    scikit-learn, Evidently in memory) that took 1.5 to 2.5 s of every command here. Objects are
+    still released by reference count (files flushed and closed, atexit handlers run); only cyclic
+    garbage is left to the end of the process."""
+    import gc
+
+    gc.disable()
+    gc.freeze()
