@@ -14,18 +14,25 @@ metric_values as (
     select * from {{ ref('stg_monitoring__metric_values') }}
 ),
 
--- a successful run whose slice still has metric values (a later run may have replaced them)
+-- a successful run whose slice still has metric values (a later run may have replaced them): one probe
+-- of the metric values' key per run (`limit 1` in a lateral join), not a join with all of them
 monitored_days as (
     select distinct
         runs.slice_date,
         runs.model_version,
         runs.source
     from runs
-    inner join metric_values
-        on
-            runs.slice_date = metric_values.slice_date
-            and runs.model_version = metric_values.model_version
-            and runs.source = metric_values.source
+    cross join
+        lateral (
+            select 1 as found
+            from metric_values
+            where
+                metric_values.slice_date = runs.slice_date
+                and metric_values.model_version = runs.model_version
+                and metric_values.source = runs.source
+            -- any one row says the slice has values: no order needed
+            limit 1  -- noqa: AM09
+        ) as with_values
     where runs.status = 'success'
 ),
 
