@@ -4,7 +4,8 @@
     `graded_days_to_rebuild(graded, runs, bounds)`: run before the model's SQL is written, the days
     (slice_date, model_version, source, as text) to grade again: those whose latest successful run
     in monitoring.runs, or whose version's bounds, are not the ones graded in `graded`, and the day
-    after each (its persistence reads the day before). Fetched first, as literals in the model's SQL,
+    after each (its persistence reads the day before). The marts built from the grades ask the same
+    of their own rows (monitored_days.sql). Fetched first, as literals in the model's SQL,
     so that the planner sees how many days it reads (a subquery of them was estimated at one row:
     nested loops of minutes over 90 days).
 -#}
@@ -73,19 +74,4 @@
         order by 1, 2, 3
     {%- endset -%}
     {{ return(run_query(query).rows | map('list') | list) }}
-{% endmacro %}
-
-{#- int_metric_values_graded's post-hook: remove the graded rows of days that no longer have a
-    successful run (their runs and values were deleted), which no incremental batch replaces. -#}
-{% macro delete_days_without_runs() %}
-    delete from {{ this }} as graded
-    where not exists (
-        select 1 as found
-        from {{ ref('stg_monitoring__runs') }} as runs
-        where
-            runs.status = 'success'
-            and runs.slice_date = graded.slice_date
-            and runs.model_version = graded.model_version
-            and runs.source = graded.source
-    )
 {% endmacro %}

@@ -6,10 +6,9 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         post_hook=[
-            'create index if not exists int_metric_values_graded_day_run'
-            ' on {{ this }} (slice_date, model_version, source, run_id)',
+            '{{ monitored_days_index() }}',
             '{{ delete_days_without_runs() }}',
-            'analyze {{ this }}',
+            '{{ analyze_when_changed(this) }}',
         ],
     )
 }}

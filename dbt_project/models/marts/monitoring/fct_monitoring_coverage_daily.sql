@@ -25,14 +25,6 @@ predicted_days as (
     group by model_version, sales_date
 ),
 
--- the days whose metric values are stored (the days fct_model_health_daily has)
-stored_days as (
-    select distinct
-        model_version,
-        slice_date
-    from metric_values
-),
-
 -- every attempt, the latest first ('skipped' runs confirm that the stored values are current)
 ranked_runs as (
     select
@@ -109,10 +101,16 @@ coverage as (
         end as monitoring_status,
         stored_days.slice_date is not null as has_metrics
     from predicted_days
-    left join stored_days
-        on
-            predicted_days.model_version = stored_days.model_version
-            and predicted_days.slice_date = stored_days.slice_date
+    -- whether the day's metric values are stored (the days fct_model_health_daily has): one index
+    -- probe of monitoring.metric_values per predicted day, not a read of all its rows
+    left join lateral (
+        select metric_values.slice_date
+        from metric_values
+        where
+            metric_values.model_version = predicted_days.model_version
+            and metric_values.slice_date = predicted_days.slice_date
+        limit 1
+    ) as stored_days on true
     left join run_history
         on
             predicted_days.model_version = run_history.model_version

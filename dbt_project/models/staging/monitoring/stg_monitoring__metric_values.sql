@@ -4,7 +4,7 @@
     nested loop of minutes by int_metric_values_graded); the view is rebuilt before every model that
     reads it, by any selection that builds the metrics mart.
 -#}
-{{ config(post_hook="analyze {{ source('monitoring', 'metric_values') }}") }}
+{{ config(post_hook="{{ analyze_when_changed(source('monitoring', 'metric_values')) }}") }}
 
 with
 
