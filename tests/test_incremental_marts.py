@@ -1,7 +1,9 @@
-"""The incremental marts (int_metric_values_graded, fct_predictions_vs_actuals): a build rebuilds only
-the days whose inputs changed (a new monitoring run, new bounds, a rescored day, late or corrected
-actual sales), nothing when nothing changed, and an incremental build holds, value for value, what a
-`--full-refresh` builds from the same inputs."""
+"""The incremental marts (int_metric_values_graded, fct_predictions_vs_actuals, and the monitored-day
+marts built from the grades: fct_model_health_daily, fct_segment_performance_daily,
+fct_feature_drift_daily): a build rebuilds only the days whose inputs changed (a new monitoring run,
+new bounds, a rescored day, late or corrected actual sales), nothing when nothing changed, and an
+incremental build holds, value for value, what a `--full-refresh` builds from the same inputs (the
+marts rebuilt whole, fct_alerts and fct_monitoring_coverage_daily, too)."""
 
 from __future__ import annotations
 
@@ -25,15 +27,17 @@ SELECTION = [
     "path:models/intermediate/monitoring",
     "path:models/marts/monitoring",
 ]
-INCREMENTAL = ("int_metric_values_graded", "fct_predictions_vs_actuals")
+# the monitored-day marts: rebuilt by (slice_date, model_version, source), like the grades
+DAY_MARTS = ("fct_model_health_daily", "fct_segment_performance_daily", "fct_feature_drift_daily")
+INCREMENTAL = ("int_metric_values_graded", "fct_predictions_vs_actuals", *DAY_MARTS)
 COMPARED = (
     "intermediate.int_metric_values_graded",
     "marts.fct_predictions_vs_actuals",
     "marts.fct_alerts",
-    "marts.fct_model_health_daily",
-    "marts.fct_feature_drift_daily",
-    "marts.fct_segment_performance_daily",
+    *(f"marts.{mart}" for mart in DAY_MARTS),
+    "marts.fct_monitoring_coverage_daily",
 )
+NOTHING = dict.fromkeys(INCREMENTAL, 0)
 STORES = (1, 2)
 FAMILIES = ("BEVERAGES", "DAIRY")
 LATER = datetime(2024, 3, 2, 6, 30, tzinfo=UTC)
@@ -58,13 +62,29 @@ def _run(dbt_paths: list[str], *extra: str) -> dict[str, int]:
 
 
 def _contents(conn: psycopg.Connection) -> dict[str, list[tuple]]:
-    """Every row of every compared table, sorted (all columns)."""
+    """Every row of every compared table, sorted (all columns, by name: a column an incremental
+    build appended to an older table comes last there)."""
     contents = {}
     for name in COMPARED:
         schema, table = name.split(".")
-        rows = conn.execute(sql.SQL("select * from {}").format(sql.Identifier(schema, table))).fetchall()
-        contents[name] = sorted(rows, key=repr)
+        columns = [
+            row[0]
+            for row in conn.execute(
+                "select column_name from information_schema.columns where table_schema = %s"
+                " and table_name = %s order by column_name",
+                (schema, table),
+            )
+        ]
+        query = sql.SQL("select {} from {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(schema, table)
+        )
+        contents[name] = sorted(conn.execute(query).fetchall(), key=repr)
     return contents
+
+
+def _day_mart_rows(conn: psycopg.Connection, days: list[date], version: str) -> dict[str, int]:
+    """Rows of each monitored-day mart on these days of the version."""
+    return {mart: _day_rows(conn, f"marts.{mart}", "slice_date", days, version) for mart in DAY_MARTS}
 
 
 def _day_rows(conn: psycopg.Connection, table: str, column: str, days: list[date], version: str) -> int:
@@ -174,7 +194,7 @@ def built(module_database: str, dbt_paths: list[str]) -> Iterator[str]:
 def test_incremental_builds_rebuild_the_changed_days_only_and_equal_a_full_refresh(
     built: str, dbt_paths: list[str]
 ) -> None:
-    assert _run(dbt_paths) == {"int_metric_values_graded": 0, "fct_predictions_vs_actuals": 0}
+    assert _run(dbt_paths) == NOTHING
     with psycopg.connect(built, autocommit=True) as conn:
         _change_inputs(conn)
     inserted = _run(dbt_paths)
@@ -192,12 +212,19 @@ def test_incremental_builds_rebuild_the_changed_days_only_and_equal_a_full_refre
         total_graded = conn.execute("select count(*) from intermediate.int_metric_values_graded").fetchone()[
             0
         ]
+        # the marts rebuild the days graded again, and only those
+        day_marts = _day_mart_rows(conn, [day[1], day[2], day[4]], "v1")
         late = conn.execute(
             "select count(*) from marts.fct_predictions_vs_actuals"
             " where sales_date = %s and actual_sales = 30",
             (day[3],),
         ).fetchone()[0]
-    assert inserted == {"int_metric_values_graded": graded, "fct_predictions_vs_actuals": compared}
+    assert inserted == {
+        "int_metric_values_graded": graded,
+        "fct_predictions_vs_actuals": compared,
+        **day_marts,
+    }
+    assert day_marts["fct_model_health_daily"] == 3 and all(rows > 0 for rows in day_marts.values())
     assert 0 < graded < total_graded and compared == 3 * len(STORES) * len(FAMILIES) and late == 4
     _run(dbt_paths, "--full-refresh")
     with psycopg.connect(built) as conn:
@@ -216,7 +243,15 @@ def test_new_bounds_grade_every_day_of_the_version_again(built: str, dbt_paths: 
         version_rows = conn.execute(
             "select count(*) from intermediate.int_metric_values_graded where model_version = 'v1'"
         ).fetchone()[0]
-    assert inserted == {"int_metric_values_graded": version_rows, "fct_predictions_vs_actuals": 0}
+        version_days = [
+            row[0]
+            for row in conn.execute(
+                "select distinct slice_date from monitoring.runs where model_version = 'v1'"
+            )
+        ]
+        day_marts = _day_mart_rows(conn, version_days, "v1")
+    assert inserted == {**NOTHING, "int_metric_values_graded": version_rows, **day_marts}
+    assert day_marts["fct_model_health_daily"] == len(version_days) == 5
     _run(dbt_paths, "--full-refresh")
     with psycopg.connect(built) as conn:
         assert _contents(conn) == incremental
@@ -232,8 +267,32 @@ def test_a_day_deleted_from_monitoring_leaves_the_graded_rows(built: str, dbt_pa
     _run(dbt_paths)
     with psycopg.connect(built) as conn:
         after = _day_rows(conn, "intermediate.int_metric_values_graded", "slice_date", [day], "v1")
+        marts_after = _day_mart_rows(conn, [day], "v1")
         incremental = _contents(conn)
-    assert before > 0 and after == 0
+    assert before > 0 and after == 0 and marts_after == dict.fromkeys(DAY_MARTS, 0)
+    _run(dbt_paths, "--full-refresh")
+    with psycopg.connect(built) as conn:
+        assert _contents(conn) == incremental
+
+
+def test_a_mart_built_before_it_was_incremental_is_rebuilt_once(built: str, dbt_paths: list[str]) -> None:
+    """A monitored-day mart without bounds_hash (a table an older build made) gets the column and
+    every day rebuilt on its next build, then nothing."""
+    with psycopg.connect(built, autocommit=True) as conn:
+        for mart in DAY_MARTS:
+            conn.execute(
+                sql.SQL("alter table {} drop column bounds_hash").format(sql.Identifier("marts", mart))
+            )
+        rows = {
+            mart: conn.execute(
+                sql.SQL("select count(*) from {}").format(sql.Identifier("marts", mart))
+            ).fetchone()[0]
+            for mart in DAY_MARTS
+        }
+    assert _run(dbt_paths) == {**NOTHING, **rows}
+    assert _run(dbt_paths) == NOTHING
+    with psycopg.connect(built) as conn:
+        incremental = _contents(conn)
     _run(dbt_paths, "--full-refresh")
     with psycopg.connect(built) as conn:
         assert _contents(conn) == incremental
