@@ -17,7 +17,8 @@
 
 with
 
-bounds_hashes as (
+-- computed once (materialized): a join estimated at one row would recompute it per row
+bounds_hashes as materialized (
     {{ bounds_fingerprints(ref('fct_metric_bounds')) }}
 ),
 
