@@ -15,13 +15,13 @@
 
 {#-
     A table (read by five marts and their tests: computed once per build; the hooks - this one's
-    and stg_monitoring__metric_values', which analyzes monitoring.metric_values - keep the
-    planner's statistics current, without which a fresh 90-day backfill joined to freshly built
-    bounds was planned as a nested loop of minutes instead of a hash join of 0.3 s). Every alertable metric
-    value of every monitored day, graded against the bounds its model version
-    learned on days with no incident (fct_metric_bounds, for the day's weekday). A value alerts
-    when it lies outside its expected range in a bad direction, beyond the person's floor, and -
-    where one metric is tested many times a day (per column, per segment) - when it stays
+    and stg_monitoring__metric_values', which analyzes monitoring.metric_values after a large
+    write (analyze_when_changed) - keep the planner's statistics current, without which a fresh
+    90-day backfill joined to freshly built bounds was planned as a nested loop of minutes instead
+    of a hash join of 0.3 s). Every alertable metric value of every monitored day, graded against
+    the bounds its model version learned on days with no incident (fct_metric_bounds, for the
+    day's weekday). A value alerts when it lies outside its expected range in a bad direction,
+    beyond the person's floor, and - where one metric is tested many times a day (per column, per segment) - when it stays
     significant after Benjamini-Hochberg over that day's tests: its q-value must be below the tail
     probability of the sensitivity, P(Z > k). With one test a day (model metrics) that is exactly
     "more than k spreads from the centre". Severity is critical beyond the critical sensitivity. A
@@ -34,9 +34,10 @@
     seed's settings included) are not the ones graded with (bounds_hash) - and the day after each
     (persistence reads the day before); a changed day's previous day is read, not rebuilt. A
     `--full-refresh` gives the same rows (tests/test_incremental_marts.py). The days that no longer
-    have a successful run (deleted from monitoring.*) are deleted by the post-hook. A
-    table built before this model was incremental (without bounds_hash) gets the new columns and
-    every day graded again, once.
+    have a successful run (deleted from monitoring.*) are deleted by the post-hook. The marts built
+    from the grades find their changed days the same way (monitored_days.sql). A table built
+    before this model was incremental (without bounds_hash) gets the new columns and every day
+    graded again, once.
 -#}
 {%- set incremental = is_incremental() -%}
 {%- set rebuilt = [] -%}

@@ -142,6 +142,7 @@ coverage as (
         where
             metric_values.model_version = predicted_days.model_version
             and metric_values.slice_date = predicted_days.slice_date
+        order by metric_values.slice_date  -- any row of the day
         limit 1
     ) as stored_days on true
     left join run_history

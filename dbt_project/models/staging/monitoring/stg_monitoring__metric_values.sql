@@ -1,7 +1,7 @@
 {#-
     A view: the marts read it inlined, so the planner sees monitoring.metric_values itself. The
-    post-hook refreshes that table's statistics (a fresh 90-day backfill was otherwise planned as a
-    nested loop of minutes by int_metric_values_graded); the view is rebuilt before every model that
+    post-hook refreshes that table's statistics when a good share of it changed (a fresh 90-day
+    backfill was otherwise planned as a nested loop of minutes by int_metric_values_graded); the view is rebuilt before every model that
     reads it, by any selection that builds the metrics mart.
 -#}
 {{ config(post_hook="{{ analyze_when_changed(source('monitoring', 'metric_values')) }}") }}
