@@ -4,7 +4,9 @@
     (slice_date, model_version, source), with int_metric_values_graded's notion of a changed day:
     each row keeps the run its values came from (run_id) and its version's bounds (bounds_hash), and
     a build rebuilds the days whose latest successful run or bounds are not those, and the day after
-    each (its grades read the day before: persistence) - graded_days_to_rebuild.
+    each (its grades read the day before: persistence) - graded_days_to_rebuild. A monitored day
+    that has no rows in a mart (no segment metrics: a day without actual sales yet) is read again by
+    every build of that mart: one day's values, no row written.
 
     `monitored_days_to_rebuild()`: in a model's SQL, the days to rebuild as (day, version, source)
     text triples, or none for a full build (`--full-refresh`, a first build, or a table built

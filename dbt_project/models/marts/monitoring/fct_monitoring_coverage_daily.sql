@@ -1,41 +1,12 @@
 {#-
-    Rebuilt whole on every build, from small inputs: the runs, one row of each predicted day of
-    fct_predictions_vs_actuals (its predictions_fingerprint starts with the day's prediction rows),
-    found by walking that table's (model_version, sales_date) index, and one index probe of
-    monitoring.metric_values per day - never a read of the millions of prediction or metric rows.
+    Rebuilt whole on every build, from the runs, the day totals of ml.predictions (a parallel scan
+    of its rows: most of what this model costs) and one index probe of monitoring.metric_values per
+    predicted day (not a read of its millions of rows).
 -#}
-with recursive
+with
 
--- the days a model version has predictions for (the days there is something to monitor): a skip
--- scan, one index probe per day
-prediction_days as (
-    (
-        select
-            predictions.model_version,
-            predictions.sales_date,
-            predictions.predictions_fingerprint
-        from {{ ref('fct_predictions_vs_actuals') }} as predictions
-        order by predictions.model_version, predictions.sales_date
-        limit 1
-    )
-    union all
-    select
-        next_day.model_version,
-        next_day.sales_date,
-        next_day.predictions_fingerprint
-    from prediction_days
-    cross join lateral (
-        select
-            predictions.model_version,
-            predictions.sales_date,
-            predictions.predictions_fingerprint
-        from {{ ref('fct_predictions_vs_actuals') }} as predictions
-        where
-            (predictions.model_version, predictions.sales_date)
-            > (prediction_days.model_version, prediction_days.sales_date)
-        order by predictions.model_version, predictions.sales_date
-        limit 1
-    ) as next_day
+predictions as (
+    select * from {{ ref('stg_ml__predictions') }}
 ),
 
 -- coverage of the batch predictions (the request log has no "expected" days to cover)
@@ -49,13 +20,14 @@ metric_values as (
     where source = 'batch'
 ),
 
--- the day's prediction rows: the first part of its fingerprint ('rows|latest scored_at')
+-- the days a model version has predictions for: the days there is something to monitor
 predicted_days as (
     select
         model_version,
         sales_date as slice_date,
-        cast(split_part(predictions_fingerprint, '|', 1) as integer) as prediction_rows
-    from prediction_days
+        count(*) as prediction_rows
+    from predictions
+    group by model_version, sales_date
 ),
 
 -- every attempt, the latest first ('skipped' runs confirm that the stored values are current)
