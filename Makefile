@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # extra options of `salesmon run`, e.g. make run RUN_ARGS='--scenario promo_shift' or '--verbose'
 RUN_ARGS ?=
+# the suite in two processes, a module's tests and the modules that share a built warehouse in the
+# same one (tests/conftest.py); PYTEST_ARGS= runs it in one
+PYTEST_ARGS ?= -n 2
 
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
@@ -33,7 +36,7 @@ lint: install
 	cd dbt_project && ../$(BIN)/sqlfluff lint models analyses tests
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) lint
 
 format: install

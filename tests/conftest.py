@@ -42,10 +42,33 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("SALESMON_PREFECT_SERVER", "temporary")
     os.environ.pop("SALESMON_DATABASE_URL", None)
     os.environ.pop("PGHOST", None)
+    _TEST_HOME = Path(tempfile.mkdtemp(prefix="salesmon-tests-"))
+    # dbt's target and logs of this session's own (a test run beside another, or beside a developer's
+    # dbt, never writes their target/)
+    os.environ["DBT_TARGET_PATH"] = str(_TEST_HOME / "dbt-target")
+    os.environ["DBT_LOG_PATH"] = str(_TEST_HOME / "dbt-logs")
     if not os.environ.get("SALESMON_TEST_DATABASE_URL"):
-        _TEST_HOME = Path(tempfile.mkdtemp(prefix="salesmon-tests-"))
         os.environ["SALESMON_HOME"] = str(_TEST_HOME)
         os.environ["SALESMON_PG_PORT"] = str(_free_port())
+
+
+# Under pytest-xdist (`make test`: -n 2) a module's tests run in one worker (its module-scoped
+# fixtures are set up once), and the modules that copy the same session-built warehouses share a
+# worker (each warehouse is built once). xdist's own `--dist loadgroup` marks are not read with this
+# pytest (9.2 names a test by `_id`, xdist 3.8 renames `_nodeid`): the grouping is a scheduler's.
+_SALES_DROP_MODULES = {"test_alert_scenarios", "test_grafana", "test_report"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWarehouse(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "sales-drop warehouses" if Path(module).stem in _SALES_DROP_MODULES else module
+
+    return ByWarehouse(config, log)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
