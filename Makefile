@@ -28,12 +28,14 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-# sqlfluff's dbt templater connects to the warehouse (dbt's relation cache): start it first.
+# sqlfluff's dbt templater connects to the warehouse (dbt's relation cache): start it first, and
+# stop it after when lint started it (`make test` leaves no server running).
 # Every model, analysis and singular test; macros are linted in the compiled SQL of the models that
 # call them: the dbt templater skips a macro file itself ("because it is a macro": its
 # `{% macro %}` definitions render to no SQL), so macros/ is in .sqlfluffignore.
-	$(BIN)/salesmon db start
-	cd dbt_project && ../$(BIN)/sqlfluff lint models analyses tests
+	@running=no; $(BIN)/salesmon db status >/dev/null 2>&1 && running=yes; \
+	$(BIN)/salesmon db start && (cd dbt_project && ../$(BIN)/sqlfluff lint models analyses tests); \
+	status=$$?; [ $$running = yes ] || $(BIN)/salesmon db stop >/dev/null; exit $$status
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
