@@ -73,27 +73,22 @@ def dbt_environment(*, for_log: bool = False) -> dict[str, str]:
 def _run_dbt(args: list[str], *, quiet: bool, on_line: Callable[[str], None] | None) -> str:
     env = dbt_environment(for_log=on_line is not None)
     arguments = [*args, "--project-dir", str(DBT_PROJECT_DIR)]
-    cmd = [*_dbt_executable(), *arguments]
-    proc = dbt_ahead.take(arguments, env)
-    if proc is None and quiet and on_line is None:
-        result = subprocess.run(cmd, env=env, cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
-        output = result.stdout + result.stderr
-    else:
-        if proc is None:
-            proc = subprocess.Popen(
-                cmd, env=env, cwd=DBT_PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-            )
-        lines = []
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if on_line is not None:
-                on_line(line.rstrip("\n"))
-            elif not quiet:
-                sys.stdout.write(line)
-            lines.append(line)
-        proc.wait()
-        result = subprocess.CompletedProcess(cmd, proc.returncode)
-        output = "".join(lines)
-    if result.returncode != 0:
-        raise DbtError(f"dbt {' '.join(args)} failed:\n{output[-4000:]}")
-    return output
+    proc = dbt_ahead.take(arguments, env) or subprocess.Popen(
+        [*_dbt_executable(), *arguments],
+        env=env,
+        cwd=DBT_PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if on_line is not None:
+            on_line(line.rstrip("\n"))
+        elif not quiet:
+            sys.stdout.write(line)
+        lines.append(line)
+    if proc.wait() != 0:
+        raise DbtError(f"dbt {' '.join(args)} failed:\n{''.join(lines)[-4000:]}")
+    return "".join(lines)
