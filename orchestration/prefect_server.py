@@ -28,7 +28,7 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import ExitStack, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -96,7 +96,7 @@ def start_server() -> TemporaryServer:
     The server's process is started before the caller imports anything heavy: the caller calls
     `wait()` on it just before it runs a flow. With an API configured, nothing starts.
     """
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED, temporary_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
     if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
         return TemporaryServer()
@@ -105,7 +105,7 @@ def start_server() -> TemporaryServer:
         raise PrefectServerError(f"SALESMON_PREFECT_SERVER must be one of {', '.join(MODES)}, got {mode!r}")
     if mode == "background":
         server = background_server()
-        _SETTINGS.enter_context(temporary_settings(updates={PREFECT_API_URL: server.url}))
+        _point_at(server.url)
         return server
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
@@ -115,12 +115,23 @@ def start_server() -> TemporaryServer:
     # Stopped when this process exits, after Prefect's own exit handlers (registered later, so run
     # earlier) have sent the last logs and events to it.
     atexit.register(_stop, process)
-    _SETTINGS.enter_context(temporary_settings(updates={PREFECT_API_URL: url}))
+    _point_at(url)
     return TemporaryServer(url, process)
 
 
-# The settings pointing at the server, kept for the rest of the process.
-_SETTINGS = ExitStack()
+def _point_at(url: str) -> None:
+    """Point this process's Prefect at `url` for the rest of the process, in every thread: the
+    environment's PREFECT_API_URL, and Prefect's global settings context refreshed from it.
+
+    A settings context entered here (`temporary_settings`) would hold only in this thread. Prefect's
+    own threads fall back to the global context: the process pool's forwarder of the workers' logs
+    and events then found no API URL, and started a temporary Prefect server of its own in the middle
+    of every pooled run (tests/test_prefect_server.py checks that none starts). Spawned workers
+    inherit the variable."""
+    from prefect.context import refresh_global_settings_context
+
+    os.environ["PREFECT_API_URL"] = url
+    refresh_global_settings_context()
 
 
 def _stop(process: subprocess.Popen[str]) -> None:

@@ -120,3 +120,44 @@ def test_the_server_stops_when_idle_and_unused_or_when_its_home_is_removed(
     server.wait()
     shutil.rmtree(folder)
     assert _gone(server.pid) and not _healthy(server.url)
+
+
+POOLED_FLOW = """
+from orchestration.prefect_server import start_server
+from prefect import flow, task
+from prefect.task_runners import ProcessPoolTaskRunner
+
+
+@task
+def double(x):
+    return 2 * x
+
+
+@flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+def pooled():
+    return [future.result() for future in double.map([1, 2, 3])]
+
+
+if __name__ == "__main__":
+    start_server().wait()
+    print("result", pooled())
+"""
+
+
+def test_a_pooled_flow_uses_the_started_server_and_starts_no_other(tmp_path: Path) -> None:
+    """Prefect's process pool forwards its workers' events and logs from a thread of its own, which
+    does not see a settings context entered in the main thread: before the fix, it found no API URL
+    and started a temporary Prefect server of its own in the middle of every pooled run."""
+    script = tmp_path / "pooled.py"
+    script.write_text(POOLED_FLOW)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+    env |= {
+        "SALESMON_PREFECT_SERVER": "temporary",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "result [2, 4, 6]" in done.stdout
+    assert "Starting temporary server" not in output, output[-3000:]
