@@ -13,17 +13,20 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
 import pandas as pd
 import psycopg
-import sklearn
 from psycopg import sql
-from sklearn.pipeline import Pipeline
 
 from models_ml.errors import FIRST_TRAIN_HINT, ModelError
 from models_ml.features import BOOLEAN_FEATURES, FEATURES
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+# scikit-learn and joblib are imported where a model is pickled or unpickled: the monitoring flow's
+# process reads the registry (the champion, reference rows) without a model, and spares their import
+# (0.8 s).
 
 # Columns of ml.reference, in table order (integers and booleans are written as whole numbers).
 REFERENCE_COLUMNS: tuple[str, ...] = (
@@ -67,6 +70,8 @@ class ModelRecord:
 
 def serialize(pipeline: Pipeline) -> tuple[bytes, str]:
     """The pipeline as joblib bytes and their SHA-256 (hex)."""
+    import joblib
+
     buffer = io.BytesIO()
     joblib.dump(pipeline, buffer, compress=3)
     artifact = buffer.getvalue()
@@ -79,6 +84,8 @@ def deserialize(artifact: bytes, sha256: str | None = None) -> Pipeline:
         raise ModelError(
             "the model artifact does not match its registered SHA-256: the registry row is corrupt"
         )
+    import joblib
+
     return joblib.load(io.BytesIO(artifact))
 
 
@@ -89,7 +96,10 @@ class SklearnVersionWarning(UserWarning):
 def check_sklearn_version(model_version: str, pickled_by: str | None, installed: str | None = None) -> None:
     """Refuse a model pickled by another scikit-learn minor release (its pickles are not guaranteed to
     load or to predict the same); warn for another patch release or an unrecorded version."""
-    installed = installed or sklearn.__version__
+    if installed is None:
+        import sklearn
+
+        installed = sklearn.__version__
     if pickled_by == installed:
         return
     fix = f"retrain (salesmon train) or install scikit-learn=={pickled_by}"
@@ -146,6 +156,8 @@ def save_training(
     version's reference rows (`references`: version -> validation rows with sales and prediction),
     replacing whatever those versions had. Either all of it is visible afterwards or none.
     """
+    import sklearn
+
     champions = [record for record in records if record.is_champion]
     if len(champions) != 1:
         raise ValueError(f"a training run registers exactly one champion, got {len(champions)}")

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from monitoring.config import MonitoringConfig
 from monitoring.results import FamilyPart, MetricValue, SliceContext, as_float
@@ -73,9 +74,11 @@ def tested_columns(ctx: SliceContext) -> tuple[list[str], list[str]]:
 def drift_values(frame: pd.DataFrame, column: str, config: MonitoringConfig) -> pd.Series:
     """The values the drift of `column` is tested on: log1p of the non-negative amounts when the
     configuration compares the column on the log scale, else the column as it is."""
+    values = frame[column]
     if config.on_log_scale(column):
-        return np.log1p(frame[column].clip(lower=0.0))
-    return frame[column]
+        amounts = values.to_numpy(dtype="float64", na_value=np.nan)
+        return pd.Series(np.log1p(np.maximum(amounts, 0.0)), index=values.index, name=column)
+    return values
 
 
 def _column_type(column: str, config: MonitoringConfig) -> Any:
@@ -95,7 +98,9 @@ def _reference_series(ctx: SliceContext, column: str) -> pd.Series:
 
 def _clean(values: pd.Series) -> pd.Series:
     """What Evidently's column drift tests are given: the values without infinities and nulls."""
-    return values.replace([-np.inf, np.inf], np.nan).dropna()
+    if is_numeric_dtype(values.dtype) and not is_bool_dtype(values.dtype):
+        return values[np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan))]
+    return values.dropna()
 
 
 def score(ctx: SliceContext, column: str) -> MetricValue:

@@ -123,20 +123,22 @@ def segment_values(ctx: SliceContext) -> list[MetricValue]:
     for segment_type in config.segment_types:
         table = segment_table(errors, segment_type)
         reference_rmsle = facts["segments"][segment_type]
-        for value, stats in table.iterrows():
+        columns = ["rows", "mae", "rmse", "rmsle", "log_error", "sales_share"]
+        rows = zip(table.index, *(table[column].tolist() for column in columns), strict=True)
+        for value, count, mae, rmse, rmsle, log_error, sales_share in rows:
             segment = {"segment_type": segment_type, "segment_value": str(value)}
             reference = as_float(reference_rmsle.get(value))
-            current = as_float(stats["rmsle"])
+            current = as_float(rmsle)
             ratio = current / reference if current is not None and reference else None
             values += [
-                MetricValue(FAMILY, "segment_row_count", float(stats["rows"]), **segment),
-                MetricValue(FAMILY, "segment_mae", as_float(stats["mae"]), **segment),
-                MetricValue(FAMILY, "segment_rmse", as_float(stats["rmse"]), **segment),
+                MetricValue(FAMILY, "segment_row_count", float(count), **segment),
+                MetricValue(FAMILY, "segment_mae", as_float(mae), **segment),
+                MetricValue(FAMILY, "segment_rmse", as_float(rmse), **segment),
                 MetricValue(FAMILY, "segment_rmsle", current, **segment),
                 MetricValue(FAMILY, "segment_reference_rmsle", reference, **segment),
                 MetricValue(FAMILY, "segment_rmsle_ratio", ratio, **segment),
-                MetricValue(FAMILY, "segment_mean_log_error", as_float(stats["log_error"]), **segment),
-                MetricValue(FAMILY, "segment_sales_share", as_float(stats["sales_share"]), **segment),
+                MetricValue(FAMILY, "segment_mean_log_error", as_float(log_error), **segment),
+                MetricValue(FAMILY, "segment_sales_share", as_float(sales_share), **segment),
             ]
     return values
 
