@@ -24,6 +24,19 @@
     group by bounds.model_version
 {% endmacro %}
 
+{#- The final select of the models kept by monitored day (int_metric_values_graded and the marts
+    built from it): the rows of the CTE `rows`, each with its version's bounds fingerprint from the
+    CTE `fingerprints` (bounds_fingerprints, materialized by the model), which the next build
+    compares (graded_days_to_rebuild). -#}
+{% macro select_with_bounds_hash(rows, fingerprints) -%}
+select
+    {{ rows }}.*,
+    {{ fingerprints }}.bounds_hash
+from {{ rows }}
+left join {{ fingerprints }}
+    on {{ rows }}.model_version = {{ fingerprints }}.model_version
+{%- endmacro %}
+
 {% macro graded_days_to_rebuild(graded, runs, bounds) %}
     {%- set query -%}
         with

@@ -307,12 +307,7 @@ final as (
     from graded
 )
 
-select
-    final.*,
-    bounds_hashes.bounds_hash
-from final
-left join bounds_hashes
-    on final.model_version = bounds_hashes.model_version
+{{ select_with_bounds_hash('final', 'bounds_hashes') }}
 {%- if incremental and rebuilt %}
     inner join (
         values

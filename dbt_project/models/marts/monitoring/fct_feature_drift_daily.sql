@@ -106,9 +106,4 @@ final as (
             and pivoted.column_name = drift_tests.column_name
 )
 
-select
-    final.*,
-    bounds_hashes.bounds_hash
-from final
-left join bounds_hashes
-    on final.model_version = bounds_hashes.model_version
+{{ select_with_bounds_hash('final', 'bounds_hashes') }}

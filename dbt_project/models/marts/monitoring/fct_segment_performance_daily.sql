@@ -115,9 +115,4 @@ final as (
             and pivoted.segment_value = ratio_tests.segment_value
 )
 
-select
-    final.*,
-    bounds_hashes.bounds_hash
-from final
-left join bounds_hashes
-    on final.model_version = bounds_hashes.model_version
+{{ select_with_bounds_hash('final', 'bounds_hashes') }}
