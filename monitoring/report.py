@@ -29,11 +29,16 @@ VIEWS = (None, "dashboard", "full")
 
 def warm_up() -> None:
     """Import Evidently and its metrics in this process (a worker's initializer), so that the first
-    slice does not pay for it."""
+    slice does not pay for it; then keep them out of Python's later garbage collections and the
+    last ones at exit (warehouse/gc_freeze.py)."""
     import evidently  # noqa: F401
     import evidently.legacy.calculations.stattests  # noqa: F401
     import evidently.metrics  # noqa: F401
     import scipy.stats  # noqa: F401
+
+    from warehouse import gc_freeze
+
+    gc_freeze.imported()
 
 
 def data_definition(config: Any, has_actuals: bool) -> Any:

@@ -86,7 +86,10 @@ def _what_dbt_reads(env: dict[str, str]) -> dict[str, str]:
 def _main(project_dir: str) -> int:
     from dbt.cli.main import dbtRunner
 
+    from warehouse import gc_freeze
+
     parsed = dbtRunner().invoke(["--quiet", "parse", "--no-write-json", "--project-dir", project_dir])
+    gc_freeze.imported()  # dbt and the parsed project: out of the build's collections and the exit's
     line = sys.stdin.readline()
     if not line:
         return 0
