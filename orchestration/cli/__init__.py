@@ -1,9 +1,9 @@
 """The `salesmon` command line: a thin layer over the pipeline's functions.
 
-`app` is the Typer application (the `salesmon` console script); each module below adds its commands
-to it: warehouse_commands (db, data, load, dbt), pipeline_commands (run, train, score),
-monitoring_commands (calibrate, monitor, monitor-online, notify), app_commands (serve, report, ui)
-and server_commands (server: the background Prefect server).
+`app` is the Typer application, run by `main` (the `salesmon` console script); each module below
+adds its commands to it: warehouse_commands (db, data, load, dbt), pipeline_commands (run, train,
+score), monitoring_commands (calibrate, monitor, monitor-online, notify), app_commands (serve,
+report, ui) and server_commands (server: the background Prefect server).
 """
 
 # isort: off
