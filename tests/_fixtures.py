@@ -18,6 +18,8 @@ at most once per session, on first use; a module gets a database of its own copi
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -47,6 +49,24 @@ def command_env(database: str, home: Path, prefect_api: str, dbt_root: Path | No
         "DBT_TARGET_PATH": str(dbt_root / "dbt-target"),
         "DBT_LOG_PATH": str(dbt_root / "dbt-logs"),
     }
+
+
+def run_flow_script(folder: Path, source: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """A Prefect flow script (`source`) run as a user without a Prefect API would run it: in a
+    process of its own, with salesmon's temporary server and no analytics, the project importable."""
+    import os
+
+    script = folder / "flow_script.py"
+    script.write_text(source)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+    env |= {
+        "SALESMON_PREFECT_SERVER": "temporary",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    return subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 # --- the scored warehouse ---------------------------------------------------------------------------

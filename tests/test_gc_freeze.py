@@ -3,12 +3,13 @@ exit's, in the `salesmon` command, a monitoring worker and dbt's child."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 from importlib.metadata import entry_points
 from pathlib import Path
+
+from tests._fixtures import run_flow_script
 
 # A process with one reference cycle whose finalizer prints: Python's collections at exit find it
 # (and print) unless they are skipped. `freeze` is what the process does first.
@@ -117,15 +118,7 @@ if __name__ == "__main__":
 def test_a_worker_of_the_monitoring_flows_process_pool_starts_frozen(tmp_path: Path) -> None:
     """The pool orchestration/runners.py makes (Prefect's ProcessPoolTaskRunner) starts each worker
     with `warm_up`: the task finds Evidently's objects frozen in its process."""
-    script = tmp_path / "pooled.py"
-    script.write_text(POOLED_FLOW)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
-    env |= {
-        "SALESMON_PREFECT_SERVER": "temporary",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-    }
-    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=180)
+    done = run_flow_script(tmp_path, POOLED_FLOW, timeout=180)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     frozen = [line for line in done.stdout.splitlines() if line.startswith("frozen ")]
     assert frozen and int(frozen[-1].split()[1]) > 100_000, done.stdout[-2000:]

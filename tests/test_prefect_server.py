@@ -20,6 +20,7 @@ import pytest
 
 from orchestration import prefect_server
 from orchestration.prefect_server import background_server, read_state, stop_background_server
+from tests._fixtures import run_flow_script
 
 START = (
     "import sys; from pathlib import Path; from orchestration.prefect_server import background_server;"
@@ -148,15 +149,7 @@ def test_a_pooled_flow_uses_the_started_server_and_starts_no_other(tmp_path: Pat
     """Prefect's process pool forwards its workers' events and logs from a thread of its own, which
     does not see a settings context entered in the main thread: before the fix, it found no API URL
     and started a temporary Prefect server of its own in the middle of every pooled run."""
-    script = tmp_path / "pooled.py"
-    script.write_text(POOLED_FLOW)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
-    env |= {
-        "SALESMON_PREFECT_SERVER": "temporary",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-    }
-    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    done = run_flow_script(tmp_path, POOLED_FLOW, timeout=120)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
     assert "result [2, 4, 6]" in done.stdout
