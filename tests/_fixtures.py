@@ -18,6 +18,7 @@ at most once per session, on first use; a module gets a database of its own copi
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -36,8 +37,6 @@ def command_env(database: str, home: Path, prefect_api: str, dbt_root: Path | No
     """The environment of a user's `salesmon` command run as a subprocess: the test warehouse, a home
     (and so an Evidently workspace) of its own, the session's Prefect server, and private dbt target
     and log folders (under `dbt_root`, default the home)."""
-    import os
-
     dbt_root = dbt_root or home
     return {
         **os.environ,
@@ -54,8 +53,6 @@ def command_env(database: str, home: Path, prefect_api: str, dbt_root: Path | No
 def run_flow_script(folder: Path, source: str, timeout: float) -> subprocess.CompletedProcess[str]:
     """A Prefect flow script (`source`) run as a user without a Prefect API would run it: in a
     process of its own, with salesmon's temporary server and no analytics, the project importable."""
-    import os
-
     script = folder / "flow_script.py"
     script.write_text(source)
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}

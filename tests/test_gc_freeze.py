@@ -30,13 +30,12 @@ garbage()
 """
 
 
-def _output(freeze: str) -> str:
-    code = _CYCLE_AT_EXIT.format(freeze=textwrap.dedent(freeze))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-
-
 def _run(code: str) -> str:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+
+def _output(freeze: str) -> str:
+    return _run(_CYCLE_AT_EXIT.format(freeze=textwrap.dedent(freeze)))
 
 
 def test_a_cycle_left_at_exit_is_collected_unless_the_exit_skips_collections() -> None:
